@@ -1,0 +1,34 @@
+//! agentd-store: everything agentd keeps, and the bus its nodes share.
+//!
+//! Two halves live here because both are "state outside the process" and both
+//! come in an embedded flavour and a scale-out flavour:
+//!
+//! * the relational store ([`Store`]): SQLite under the data directory by
+//!   default, PostgreSQL when a `postgres://` URL is configured. The same
+//!   repository functions run on both; where the SQL dialects differ the
+//!   function holds one string per backend.
+//! * the bus ([`Bus`]): cache and rate limits, in-process by default and on
+//!   Redis when a `redis://` URL is configured, so that many stateless API
+//!   nodes share one view.
+//!
+//! Every repository function that reads tenant data takes a [`TenantId`]:
+//! isolation is enforced here, once, rather than in each caller.
+
+pub mod bus;
+mod db;
+mod error;
+mod ids;
+mod records;
+mod repos;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use bus::{Bus, BusError, Cache, RateDecision, RateLimiter, RateQuota};
+pub use db::{DatabaseTarget, PoolStats, Store};
+pub use error::StoreError;
+pub use ids::{ApiKeyId, AuditId, MessageId, SessionId, TenantId, UserId};
+pub use records::{
+    ApiKey, AuditEntry, Message, MessageRole, NewApiKey, NewAuditEntry, NewMessage, NewSession,
+    NewUser, Page, Role, Session, Tenant, User,
+};
+pub use repos::{ApiKeys, Audit, Sessions, Tenants, Users};

@@ -1,0 +1,64 @@
+//! Repositories: one per aggregate, each a thin borrow of the [`Store`].
+//!
+//! `store.sessions().get(tenant, owner, id)` reads better than a free
+//! function with a pool argument, and keeps every query of one table in one
+//! file next to the SQL it runs.
+
+mod api_keys;
+mod audit;
+mod sessions;
+mod tenants;
+mod users;
+
+pub use api_keys::ApiKeys;
+pub use audit::Audit;
+pub use sessions::Sessions;
+pub use tenants::Tenants;
+pub use users::Users;
+
+use crate::db::Store;
+
+impl Store {
+    /// Tenants: create, look up by name or id.
+    pub fn tenants(&self) -> Tenants<'_> {
+        Tenants { store: self }
+    }
+
+    /// Users of a tenant.
+    pub fn users(&self) -> Users<'_> {
+        Users { store: self }
+    }
+
+    /// API keys (hashes only).
+    pub fn api_keys(&self) -> ApiKeys<'_> {
+        ApiKeys { store: self }
+    }
+
+    /// Conversations and their messages.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions { store: self }
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> Audit<'_> {
+        Audit { store: self }
+    }
+}
+
+/// The most rows one page may hold, whatever the caller asks for.
+pub const MAX_PAGE: u32 = 200;
+
+/// Clamps a requested page size into `1..=MAX_PAGE` and returns it with the
+/// `LIMIT` to query (one more, to learn whether a next page exists).
+pub(crate) fn page_limit(limit: u32) -> (u32, i64) {
+    let limit = limit.clamp(1, MAX_PAGE);
+    (limit, i64::from(limit) + 1)
+}
+
+/// Parses an id cursor handed out by an earlier page. A cursor that is not
+/// one of ours reads as "no such page" rather than as the first page.
+pub(crate) fn id_cursor(cursor: Option<&str>) -> Result<Option<uuid::Uuid>, crate::StoreError> {
+    cursor
+        .map(|c| uuid::Uuid::parse_str(c).map_err(|_| crate::StoreError::NotFound("cursor")))
+        .transpose()
+}
