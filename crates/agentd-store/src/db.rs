@@ -50,10 +50,7 @@ impl DatabaseTarget {
             }
             Ok(DatabaseTarget::Sqlite { path: PathBuf::from(path) })
         } else {
-            Err(format!(
-                "unsupported database URL {:?}: expected postgres://… or sqlite://PATH",
-                redact_url(url)
-            ))
+            Err(format!("unsupported database URL {:?}: expected postgres://… or sqlite://PATH", redact_url(url)))
         }
     }
 
@@ -190,9 +187,7 @@ impl Store {
 async fn ensure_schema(options: &PgConnectOptions, schema: &str) -> Result<(), StoreError> {
     use sqlx::Connection;
     if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || schema.is_empty() {
-        return Err(StoreError::Conflict(format!(
-            "schema name {schema:?} must be letters, digits and underscores"
-        )));
+        return Err(StoreError::Conflict(format!("schema name {schema:?} must be letters, digits and underscores")));
     }
     let mut conn = sqlx::PgConnection::connect_with(options).await?;
     let sql = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");

@@ -29,9 +29,7 @@ impl StoreError {
     /// the given message, and passes every other error through.
     pub(crate) fn conflict_on_unique(err: sqlx::Error, message: impl Into<String>) -> Self {
         match &err {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict(message.into())
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message.into()),
             _ => StoreError::Database(err),
         }
     }

@@ -28,7 +28,7 @@ pub use db::{DatabaseTarget, PoolStats, Store};
 pub use error::StoreError;
 pub use ids::{ApiKeyId, AuditId, MessageId, SessionId, TenantId, UserId};
 pub use records::{
-    ApiKey, AuditEntry, Message, MessageRole, NewApiKey, NewAuditEntry, NewMessage, NewSession,
-    NewUser, Page, Role, Session, Tenant, User,
+    ApiKey, AuditEntry, Message, MessageRole, NewApiKey, NewAuditEntry, NewMessage, NewSession, NewUser, Page, Role,
+    Session, Tenant, User,
 };
 pub use repos::{ApiKeys, Audit, Sessions, Tenants, Users};

@@ -242,7 +242,8 @@ pub struct NewAuditEntry {
 
 /// One page of a keyset-paginated listing: pass `next_cursor` back to get
 /// the next page; `None` means this was the last one.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Opaque to callers: pass it back as the `cursor` of the next call.

@@ -1,1 +1,155 @@
-fn main() {}
+//! `agentd`: the command line. Every subcommand reads the same configuration
+//! (file, environment, flags), so `agentd keys create` run beside a server
+//! writes to the server's database.
+
+mod commands;
+mod config;
+mod logging;
+mod wiring;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use agentd_store::Role;
+
+/// Self-hosted AI agent server.
+#[derive(Debug, Parser)]
+#[command(name = "agentd", version, about)]
+struct Cli {
+    /// A TOML configuration file (secrets stay in the environment).
+    #[arg(long, global = true, value_name = "FILE", env = "AGENTD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where embedded state lives [env: AGENTD_DATA_DIR; default: ./data].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve {
+        /// HOST:PORT to listen on [env: AGENTD_LISTEN; default: 127.0.0.1:8080].
+        #[arg(long, value_name = "HOST:PORT")]
+        listen: Option<String>,
+    },
+    /// Apply database migrations (safe to run again).
+    Migrate,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create an API key (and the tenant, if absent); prints the key last.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value = "member")]
+        role: Role,
+        /// A label for the key.
+        #[arg(long, default_value = "created from the command line")]
+        name: String,
+    },
+    /// List a tenant's keys.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        id: uuid::Uuid,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create a user (and the tenant, if absent). The password comes from
+    /// AGENTD_USER_PASSWORD or, with --password-stdin, from standard input.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "member")]
+        role: Role,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List a tenant's users.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration, secrets masked.
+    Show,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = config::Config::load(cli.config.as_deref(), &config::ProcessEnv)?;
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                config.listen = listen;
+                config.listen_addr()?;
+            }
+            logging::init(&config)?;
+            commands::serve::run(&config).await
+        }
+        Command::Migrate => commands::migrate::run(&config).await,
+        Command::Keys(KeysCommand::Create { tenant, role, name }) => {
+            commands::keys::create(&config, &tenant, role, &name).await
+        }
+        Command::Keys(KeysCommand::List { tenant }) => commands::keys::list(&config, &tenant).await,
+        Command::Keys(KeysCommand::Revoke { tenant, id }) => commands::keys::revoke(&config, &tenant, id).await,
+        Command::Users(UsersCommand::Create { tenant, email, role, display_name, password_stdin }) => {
+            let password = commands::users::read_password(password_stdin)?;
+            commands::users::create(&config, &tenant, &email, role, display_name, password).await
+        }
+        Command::Users(UsersCommand::List { tenant }) => commands::users::list(&config, &tenant).await,
+        Command::Config(ConfigCommand::Show) => {
+            print!("{}", config.to_masked_toml());
+            Ok(())
+        }
+    }
+}

@@ -110,7 +110,8 @@ impl Cache for RedisCache {
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), BusError> {
         let mut conn = self.conn.clone();
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let _: () = redis::cmd("SET").arg(self.key(key)).arg(value).arg("PX").arg(millis).query_async(&mut conn).await?;
+        let _: () =
+            redis::cmd("SET").arg(self.key(key)).arg(value).arg("PX").arg(millis).query_async(&mut conn).await?;
         Ok(())
     }
 

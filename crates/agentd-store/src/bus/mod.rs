@@ -43,11 +43,7 @@ impl std::fmt::Debug for Bus {
 impl Bus {
     /// The embedded bus: everything in this process.
     pub fn in_process() -> Self {
-        Bus {
-            cache: Arc::new(InProcessCache::new(100_000)),
-            limiter: Arc::new(InProcessLimiter::new()),
-            redis: None,
-        }
+        Bus { cache: Arc::new(InProcessCache::new(100_000)), limiter: Arc::new(InProcessLimiter::new()), redis: None }
     }
 
     /// The shared bus on Redis. Every key is put under `prefix` so that

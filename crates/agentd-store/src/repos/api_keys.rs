@@ -8,7 +8,7 @@ use crate::db::{Store, on_pool};
 use crate::error::StoreError;
 use crate::ids::{ApiKeyId, TenantId};
 use crate::records::{ApiKey, NewApiKey, Page};
-use crate::repos::{id_cursor, page_limit};
+use crate::repos::{id_cursor, page_limit, stored_time};
 
 /// Repository of API keys.
 pub struct ApiKeys<'a> {
@@ -32,12 +32,14 @@ impl ApiKeys<'_> {
             name: new.name,
             prefix: new.prefix,
             role: new.role,
-            created_at: Utc::now(),
-            expires_at: new.expires_at,
+            created_at: stored_time(Utc::now()),
+            expires_at: new.expires_at.map(stored_time),
             revoked_at: None,
         };
         let sql = concat!(
-            "INSERT INTO api_keys (", columns!(), ", key_hash) ",
+            "INSERT INTO api_keys (",
+            columns!(),
+            ", key_hash) ",
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
         on_pool!(self.store, pool => {
@@ -86,7 +88,9 @@ impl ApiKeys<'_> {
         let (limit, fetch) = page_limit(limit);
         let cursor = id_cursor(cursor)?;
         let sql = concat!(
-            "SELECT ", columns!(), " FROM api_keys WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) ",
+            "SELECT ",
+            columns!(),
+            " FROM api_keys WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) ",
             "ORDER BY id DESC LIMIT $3"
         );
         let rows = on_pool!(self.store, pool => {

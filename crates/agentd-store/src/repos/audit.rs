@@ -7,7 +7,7 @@ use crate::db::{Store, on_pool};
 use crate::error::StoreError;
 use crate::ids::{AuditId, TenantId};
 use crate::records::{AuditEntry, NewAuditEntry, Page};
-use crate::repos::{id_cursor, page_limit};
+use crate::repos::{id_cursor, page_limit, stored_time};
 
 /// Repository of audit entries.
 pub struct Audit<'a> {
@@ -32,7 +32,7 @@ impl Audit<'_> {
             target: new.target,
             request_id: new.request_id,
             details: sqlx::types::Json(if new.details.is_null() { serde_json::json!({}) } else { new.details }),
-            created_at: Utc::now(),
+            created_at: stored_time(Utc::now()),
         };
         let sql = concat!("INSERT INTO audit_log (", columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
         on_pool!(self.store, pool => {
@@ -63,7 +63,9 @@ impl Audit<'_> {
         let (limit, fetch) = page_limit(limit);
         let cursor = id_cursor(cursor)?;
         let sql = concat!(
-            "SELECT ", columns!(), " FROM audit_log ",
+            "SELECT ",
+            columns!(),
+            " FROM audit_log ",
             "WHERE tenant_id = $1 AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR id < $3) ",
             "ORDER BY id DESC LIMIT $4"
         );

@@ -16,6 +16,8 @@ pub use sessions::Sessions;
 pub use tenants::Tenants;
 pub use users::Users;
 
+use chrono::{DateTime, SubsecRound, Utc};
+
 use crate::db::Store;
 
 impl Store {
@@ -58,7 +60,12 @@ pub(crate) fn page_limit(limit: u32) -> (u32, i64) {
 /// Parses an id cursor handed out by an earlier page. A cursor that is not
 /// one of ours reads as "no such page" rather than as the first page.
 pub(crate) fn id_cursor(cursor: Option<&str>) -> Result<Option<uuid::Uuid>, crate::StoreError> {
-    cursor
-        .map(|c| uuid::Uuid::parse_str(c).map_err(|_| crate::StoreError::NotFound("cursor")))
-        .transpose()
+    cursor.map(|c| uuid::Uuid::parse_str(c).map_err(|_| crate::StoreError::NotFound("cursor"))).transpose()
+}
+
+/// A timestamp as both backends keep it: PostgreSQL stores microseconds, so
+/// a record returned by a write must not carry nanoseconds that a later read
+/// of the same row would lack.
+pub(crate) fn stored_time(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
 }

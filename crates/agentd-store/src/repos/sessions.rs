@@ -13,7 +13,7 @@ use crate::db::{Store, on_pool};
 use crate::error::StoreError;
 use crate::ids::{MessageId, SessionId, TenantId};
 use crate::records::{Message, NewMessage, NewSession, Page, Session};
-use crate::repos::{id_cursor, page_limit};
+use crate::repos::{id_cursor, page_limit, stored_time};
 
 /// Repository of sessions and messages.
 pub struct Sessions<'a> {
@@ -40,7 +40,7 @@ const APPEND_ATTEMPTS: usize = 8;
 impl Sessions<'_> {
     /// Starts a conversation.
     pub async fn create(&self, new: NewSession) -> Result<Session, StoreError> {
-        let now = Utc::now();
+        let now = stored_time(Utc::now());
         let session = Session {
             id: SessionId::new(),
             tenant_id: new.tenant_id,
@@ -70,7 +70,9 @@ impl Sessions<'_> {
     /// may see it.
     pub async fn get(&self, tenant: TenantId, owner: Option<Uuid>, id: SessionId) -> Result<Session, StoreError> {
         let sql = concat!(
-            "SELECT ", session_columns!(), " FROM sessions ",
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions ",
             "WHERE tenant_id = $1 AND id = $2 AND ($3 IS NULL OR owner_id = $3)"
         );
         on_pool!(self.store, pool => {
@@ -95,7 +97,9 @@ impl Sessions<'_> {
         let (limit, fetch) = page_limit(limit);
         let cursor = id_cursor(cursor)?;
         let sql = concat!(
-            "SELECT ", session_columns!(), " FROM sessions ",
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions ",
             "WHERE tenant_id = $1 AND ($2 IS NULL OR owner_id = $2) AND ($3 IS NULL OR id < $3) ",
             "ORDER BY id DESC LIMIT $4"
         );
@@ -136,19 +140,25 @@ impl Sessions<'_> {
         // takes the next place in it; it inserts nothing when the session is
         // not visible.
         let sql = concat!(
-            "INSERT INTO messages (id, tenant_id, ", "session_id, seq, role, content, metadata, created_at) ",
+            "INSERT INTO messages (id, tenant_id, ",
+            "session_id, seq, role, content, metadata, created_at) ",
             "SELECT $1, s.tenant_id, s.id, ",
             "COALESCE((SELECT MAX(m.seq) FROM messages m WHERE m.session_id = s.id), 0) + 1, ",
             "$2, $3, $4, $5 FROM sessions s ",
             "WHERE s.tenant_id = $6 AND s.id = $7 AND ($8 IS NULL OR s.owner_id = $8) ",
-            "RETURNING ", message_columns!()
+            "RETURNING ",
+            message_columns!()
         );
         let touch = "UPDATE sessions SET updated_at = $1 WHERE id = $2";
         let metadata = sqlx::types::Json(new.metadata);
         for _ in 0..APPEND_ATTEMPTS {
-            let now = Utc::now();
+            let now = stored_time(Utc::now());
             let result = on_pool!(self.store, pool => {
                 let mut tx = pool.begin().await?;
+                // Touching the session first locks its row until commit, so
+                // appends to one session take turns instead of racing for
+                // one `seq` (a session the caller may not see is rolled back).
+                sqlx::query(touch).bind(now).bind(session).execute(&mut *tx).await?;
                 let inserted = sqlx::query_as::<_, Message>(sql)
                     .bind(MessageId::new())
                     .bind(new.role.as_str())
@@ -162,7 +172,6 @@ impl Sessions<'_> {
                     .await;
                 match inserted {
                     Ok(Some(message)) => {
-                        sqlx::query(touch).bind(now).bind(session).execute(&mut *tx).await?;
                         tx.commit().await?;
                         Ok(Some(message))
                     }
@@ -195,7 +204,9 @@ impl Sessions<'_> {
             Some(c) => c.parse().map_err(|_| StoreError::NotFound("cursor"))?,
         };
         let sql = concat!(
-            "SELECT ", message_columns!(), " FROM messages ",
+            "SELECT ",
+            message_columns!(),
+            " FROM messages ",
             "WHERE tenant_id = $1 AND session_id = $2 AND seq > $3 ORDER BY seq LIMIT $4"
         );
         let rows = on_pool!(self.store, pool => {

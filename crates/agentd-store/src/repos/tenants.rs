@@ -7,6 +7,7 @@ use crate::db::{Store, on_pool};
 use crate::error::StoreError;
 use crate::ids::TenantId;
 use crate::records::Tenant;
+use crate::repos::stored_time;
 
 /// Repository of tenants.
 pub struct Tenants<'a> {
@@ -23,7 +24,7 @@ macro_rules! columns {
 impl Tenants<'_> {
     /// Creates a tenant; a taken name is a conflict.
     pub async fn create(&self, name: &str) -> Result<Tenant, StoreError> {
-        let tenant = Tenant { id: TenantId::new(), name: name.to_string(), created_at: Utc::now() };
+        let tenant = Tenant { id: TenantId::new(), name: name.to_string(), created_at: stored_time(Utc::now()) };
         on_pool!(self.store, pool => {
             sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
                 .bind(tenant.id)

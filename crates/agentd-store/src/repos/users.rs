@@ -7,7 +7,7 @@ use crate::db::{Store, on_pool};
 use crate::error::StoreError;
 use crate::ids::{TenantId, UserId};
 use crate::records::{NewUser, Page, User};
-use crate::repos::{id_cursor, page_limit};
+use crate::repos::{id_cursor, page_limit, stored_time};
 
 /// Repository of users.
 pub struct Users<'a> {
@@ -35,7 +35,7 @@ impl Users<'_> {
             email: normalise_email(&new.email),
             display_name: new.display_name,
             role: new.role,
-            created_at: Utc::now(),
+            created_at: stored_time(Utc::now()),
             password_hash: new.password_hash,
         };
         let sql = concat!("INSERT INTO users (", columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)");
@@ -82,7 +82,9 @@ impl Users<'_> {
         let (limit, fetch) = page_limit(limit);
         let cursor = id_cursor(cursor)?;
         let sql = concat!(
-            "SELECT ", columns!(), " FROM users WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) ",
+            "SELECT ",
+            columns!(),
+            " FROM users WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) ",
             "ORDER BY id DESC LIMIT $3"
         );
         let rows = on_pool!(self.store, pool => {

@@ -1,0 +1,93 @@
+//! The `/v1` API, assembled in one place, with its OpenAPI document.
+//!
+//! Each file holds the handlers of one resource. [`v1`] joins them: the
+//! token endpoint is open, everything else sits behind
+//! [`crate::auth::authenticate`].
+
+pub mod audit_log;
+pub mod health;
+pub mod keys;
+pub mod me;
+pub mod sessions;
+pub mod token;
+pub mod users;
+
+use axum::middleware;
+use serde::Deserialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
+
+/// The parts of the OpenAPI document not derived from handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "agentd", description = "Self-hosted AI agent server: the REST API under /v1."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Tokens for users"),
+        (name = "keys", description = "API keys of the tenant (admins)"),
+        (name = "users", description = "Users of the tenant (admins)"),
+        (name = "sessions", description = "Conversations and their messages"),
+        (name = "audit", description = "The tenant's audit log (admins)"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the bearer scheme every `/v1` route (but the token one) uses.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key (agd_…) or a JWT from /v1/auth/token"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `?limit=&cursor=` of every listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items per page, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The page size to ask the store for.
+    pub fn limit(&self) -> u32 {
+        self.limit.unwrap_or(50)
+    }
+}
+
+/// Every `/v1` route, with the OpenAPI operations they declare.
+pub fn v1(state: AppState) -> OpenApiRouter<AppState> {
+    let protected = OpenApiRouter::new()
+        .routes(routes!(me::me))
+        .routes(routes!(keys::create_key, keys::list_keys))
+        .routes(routes!(keys::revoke_key))
+        .routes(routes!(users::create_user, users::list_users))
+        .routes(routes!(sessions::create_session, sessions::list_sessions))
+        .routes(routes!(sessions::get_session, sessions::delete_session))
+        .routes(routes!(sessions::append_message, sessions::list_messages))
+        .routes(routes!(audit_log::list_audit))
+        .layer(middleware::from_fn_with_state(state, crate::auth::authenticate));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(token::issue_token))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .merge(protected)
+}

@@ -1,0 +1,31 @@
+//! Turning a configuration into live parts: the store (connected and
+//! migrated) and the bus.
+
+use anyhow::Context;
+
+use agentd_store::{Bus, Store, Tenant};
+
+use crate::config::Config;
+
+/// Connects to the configured database and applies pending migrations.
+pub async fn store(config: &Config) -> anyhow::Result<Store> {
+    let target = config.database_target()?;
+    let store = Store::connect(&target, config.database_max_connections)
+        .await
+        .with_context(|| format!("cannot open the {} database", target.backend()))?;
+    store.migrate().await.context("cannot apply database migrations")?;
+    Ok(store)
+}
+
+/// The configured bus: Redis when a URL is set, in-process otherwise.
+pub async fn bus(config: &Config) -> anyhow::Result<Bus> {
+    match &config.redis_url {
+        Some(url) => Bus::redis(url, &config.redis_prefix).await.context("cannot connect to Redis"),
+        None => Ok(Bus::in_process()),
+    }
+}
+
+/// The tenant called `name`; an error naming it when absent.
+pub async fn existing_tenant(store: &Store, name: &str) -> anyhow::Result<Tenant> {
+    store.tenants().by_name(name).await?.with_context(|| format!("no tenant called {name:?}"))
+}
