@@ -123,3 +123,50 @@ pub async fn redis_bus_with_prefix(prefix: &str) -> Bus {
         .await
         .unwrap_or_else(|e| panic!("test Redis unreachable ({e}); is the server running?"))
 }
+
+/// A fresh, empty PostgreSQL database for tests that need a whole database
+/// (a separate process given only a URL, say); dropped with the guard.
+pub struct TestDatabase {
+    /// The URL of the new database.
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates the database on the test server.
+    pub async fn new() -> TestDatabase {
+        use sqlx::Connection;
+        let admin_url = postgres_url();
+        let name = format!("agentd_test_db_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("test PostgreSQL unreachable ({e}); is the server running?"));
+        let sql = format!("CREATE DATABASE \"{name}\"");
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("create test database");
+        let _ = conn.close().await;
+        let mut url = url::Url::parse(&admin_url).expect("test PostgreSQL URL parses");
+        url.set_path(&name);
+        TestDatabase { url: url.to_string(), admin_url, name }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(async {
+                    use sqlx::Connection;
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                        let _ = conn.close().await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}

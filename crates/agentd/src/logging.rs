@@ -1,6 +1,8 @@
 //! Logs: human-readable text by default, one JSON object a line with
 //! `AGENTD_LOG_FORMAT=json`, filtered by `AGENTD_LOG` (or `RUST_LOG`).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
@@ -9,7 +11,8 @@ use crate::config::Config;
 pub fn init(config: &Config) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&config.log_level)
         .map_err(|e| anyhow::anyhow!("invalid log filter {:?}: {e}", config.log_level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let result = if config.log_format == "json" {
         builder.json().with_current_span(true).with_span_list(false).try_init()
     } else {
