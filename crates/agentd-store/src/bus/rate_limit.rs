@@ -65,14 +65,16 @@ pub fn gcra(tat: Option<u64>, now: u64, quota: RateQuota) -> (RateDecision, Opti
     let burst = quota.burst();
     let tat = tat.unwrap_or(now).max(now);
     let new_tat = tat + interval;
-    let allow_at = new_tat.saturating_sub(burst * interval);
+    // `now < new_tat - burst * interval`, rearranged so that nothing
+    // underflows while `now` is still small (the in-process clock starts at 0).
+    let horizon = now.saturating_add(burst.saturating_mul(interval));
     let limit = u32::try_from(burst).unwrap_or(u32::MAX);
-    if now < allow_at {
+    if horizon < new_tat {
         let decision =
-            RateDecision { allowed: false, retry_after: Duration::from_micros(allow_at - now), remaining: 0, limit };
+            RateDecision { allowed: false, retry_after: Duration::from_micros(new_tat - horizon), remaining: 0, limit };
         return (decision, None);
     }
-    let remaining = u32::try_from((now - allow_at) / interval).unwrap_or(u32::MAX);
+    let remaining = u32::try_from((horizon - new_tat) / interval).unwrap_or(u32::MAX);
     (RateDecision { allowed: true, retry_after: Duration::ZERO, remaining, limit }, Some(new_tat))
 }
 
