@@ -169,7 +169,7 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Server {
-        let mut child = agentd(data_dir, &[("AGENTD_LOG", "warn")])
+        let mut child = agentd(data_dir, &[("AGENTD_LOG", "warn"), ("AGENTD_JWT_SECRET", "a-test-secret-of-enough-length")])
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
