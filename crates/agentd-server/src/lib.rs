@@ -39,6 +39,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
+    // Install the metrics recorder before the first request: until it is
+    // installed, whatever is recorded is dropped, so traffic served before
+    // the first scrape of /metrics would never be counted.
+    observe::prometheus();
     let (v1, openapi) = routes::v1(state.clone()).split_for_parts();
     let config = state.config.clone();
 

@@ -169,12 +169,13 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Server {
-        let mut child = agentd(data_dir, &[("AGENTD_LOG", "warn"), ("AGENTD_JWT_SECRET", "a-test-secret-of-enough-length")])
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("agentd serve starts");
+        let mut child =
+            agentd(data_dir, &[("AGENTD_LOG", "warn"), ("AGENTD_JWT_SECRET", "a-test-secret-of-enough-length")])
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("agentd serve starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().expect("a first line").unwrap();
         let addr = first
