@@ -24,7 +24,7 @@ mod repos;
 pub mod testing;
 
 pub use bus::{Bus, BusError, Cache, RateDecision, RateLimiter, RateQuota};
-pub use db::{DatabaseTarget, PoolStats, Store};
+pub use db::{DatabaseTarget, PoolStats, Store, redact_url};
 pub use error::StoreError;
 pub use ids::{ApiKeyId, AuditId, MessageId, SessionId, TenantId, UserId};
 pub use records::{

@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use agentd_server::ServerConfig;
-use agentd_store::{DatabaseTarget, RateQuota};
+use agentd_store::{DatabaseTarget, RateQuota, redact_url};
 
 /// Every setting, as the TOML file spells it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -261,24 +261,14 @@ impl Config {
     /// The configuration as TOML, with secrets and URL passwords masked.
     pub fn to_masked_toml(&self) -> String {
         let mut shown = self.clone();
-        shown.database_url = shown.database_url.as_deref().map(mask_url);
-        shown.redis_url = shown.redis_url.as_deref().map(mask_url);
+        shown.database_url = shown.database_url.as_deref().map(redact_url);
+        shown.redis_url = shown.redis_url.as_deref().map(redact_url);
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 }
 
 fn has_password(url: &str) -> bool {
     url::Url::parse(url).is_ok_and(|u| u.password().is_some())
-}
-
-fn mask_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("****"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
-    }
 }
 
 fn random_secret() -> String {

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 
-use agentd_store::{Bus, Store, Tenant};
+use agentd_store::{Bus, NewAuditEntry, Store, Tenant, TenantId};
 
 use crate::config::Config;
 
@@ -28,4 +28,27 @@ pub async fn bus(config: &Config) -> anyhow::Result<Bus> {
 /// The tenant called `name`; an error naming it when absent.
 pub async fn existing_tenant(store: &Store, name: &str) -> anyhow::Result<Tenant> {
     store.tenants().by_name(name).await?.with_context(|| format!("no tenant called {name:?}"))
+}
+
+/// Audits an action taken from the command line, like the same action
+/// through the API (no actor: the shell user is not an agentd identity).
+pub async fn audit_cli_action(
+    store: &Store,
+    tenant: TenantId,
+    action: &str,
+    target: String,
+    mut details: serde_json::Value,
+) -> anyhow::Result<()> {
+    if let Some(object) = details.as_object_mut() {
+        object.insert("via".into(), "cli".into());
+    }
+    let entry = NewAuditEntry {
+        tenant_id: Some(tenant),
+        action: action.into(),
+        target: Some(target),
+        details,
+        ..Default::default()
+    };
+    store.audit().record(entry).await.context("cannot write the audit entry")?;
+    Ok(())
 }

@@ -86,11 +86,21 @@ fn keys_round_trip(data_dir: &Path, env: &[(&str, &str)]) {
     assert!(stderr(&unknown_tenant).contains("nobody"));
 }
 
-#[test]
-fn keys_from_the_command_line_on_sqlite() {
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_from_the_command_line_on_sqlite() {
     let dir = DataDir::new();
-    keys_round_trip(&dir.0, &[]);
-    assert!(dir.0.join("agentd.db").exists(), "the embedded database lives in the data dir");
+    let path = dir.0.clone();
+    tokio::task::spawn_blocking(move || keys_round_trip(&path, &[])).await.unwrap();
+    let db = dir.0.join("agentd.db");
+    assert!(db.exists(), "the embedded database lives in the data dir");
+
+    // What the shell did is audited like the same action through the API.
+    let store = agentd_store::Store::connect(&agentd_store::DatabaseTarget::Sqlite { path: db }, 1).await.unwrap();
+    let tenant = store.tenants().by_name("acme").await.unwrap().expect("the tenant was created");
+    let entries = store.audit().list(tenant.id, None, 50, None).await.unwrap().items;
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["api_key.revoke", "api_key.create"]);
+    assert!(entries.iter().all(|e| e.details.0["via"] == "cli"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,7 +6,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use agentd_server::auth::api_keys::{KeySpec, create_api_key, revoke_api_key};
-use agentd_store::{ApiKeyId, NewAuditEntry, Role};
+use agentd_store::{ApiKeyId, Role};
 
 use crate::config::Config;
 use crate::wiring;
@@ -20,16 +20,8 @@ pub async fn create(config: &Config, tenant: &str, role: Role, name: &str) -> an
     let (tenant, created) = store.tenants().get_or_create(tenant).await?;
     let spec = KeySpec { tenant_id: tenant.id, user_id: None, name: name.to_string(), role, expires_at: None };
     let (key, record) = create_api_key(&store, spec).await?;
-    store
-        .audit()
-        .record(NewAuditEntry {
-            tenant_id: Some(tenant.id),
-            action: "api_key.create".into(),
-            target: Some(record.id.to_string()),
-            details: json!({ "name": record.name, "role": record.role, "prefix": record.prefix, "via": "cli" }),
-            ..Default::default()
-        })
-        .await?;
+    let details = json!({ "name": record.name, "role": record.role, "prefix": record.prefix });
+    wiring::audit_cli_action(&store, tenant.id, "api_key.create", record.id.to_string(), details).await?;
     if created {
         eprintln!("created tenant {:?} ({})", tenant.name, tenant.id);
     }
@@ -63,15 +55,7 @@ pub async fn revoke(config: &Config, tenant: &str, id: uuid::Uuid) -> anyhow::Re
     let id = ApiKeyId(id);
     let bus = wiring::bus(config).await?;
     let key = revoke_api_key(&store, &bus, tenant.id, id).await?;
-    store
-        .audit()
-        .record(NewAuditEntry {
-            tenant_id: Some(tenant.id),
-            action: "api_key.revoke".into(),
-            target: Some(id.to_string()),
-            details: json!({ "prefix": key.prefix, "via": "cli" }),
-            ..Default::default()
-        })
+    wiring::audit_cli_action(&store, tenant.id, "api_key.revoke", id.to_string(), json!({ "prefix": key.prefix }))
         .await?;
     println!("revoked {id}");
     Ok(())

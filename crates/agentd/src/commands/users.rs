@@ -8,7 +8,7 @@ use serde_json::json;
 
 use agentd_server::auth::password::hash_password_async;
 use agentd_server::routes::users::validate_new_user;
-use agentd_store::{NewAuditEntry, NewUser, Role};
+use agentd_store::{NewUser, Role};
 
 use crate::config::Config;
 use crate::wiring;
@@ -43,15 +43,7 @@ pub async fn create(
         .users()
         .create(NewUser { tenant_id: tenant.id, email: email.to_string(), display_name, role, password_hash })
         .await?;
-    store
-        .audit()
-        .record(NewAuditEntry {
-            tenant_id: Some(tenant.id),
-            action: "user.create".into(),
-            target: Some(user.id.to_string()),
-            details: json!({ "email": user.email, "via": "cli" }),
-            ..Default::default()
-        })
+    wiring::audit_cli_action(&store, tenant.id, "user.create", user.id.to_string(), json!({ "email": user.email }))
         .await?;
     eprintln!("created {} user {} in tenant {:?}", user.role, user.email, tenant.name);
     println!("{}", user.id);
