@@ -149,7 +149,7 @@ impl Sessions<'_> {
             "RETURNING ",
             message_columns!()
         );
-        let touch = "UPDATE sessions SET updated_at = $1 WHERE id = $2";
+        let touch = "UPDATE sessions SET updated_at = $1 WHERE id = $2 AND tenant_id = $3";
         let metadata = sqlx::types::Json(new.metadata);
         for _ in 0..APPEND_ATTEMPTS {
             let now = stored_time(Utc::now());
@@ -158,7 +158,7 @@ impl Sessions<'_> {
                 // Touching the session first locks its row until commit, so
                 // appends to one session take turns instead of racing for
                 // one `seq` (a session the caller may not see is rolled back).
-                sqlx::query(touch).bind(now).bind(session).execute(&mut *tx).await?;
+                sqlx::query(touch).bind(now).bind(session).bind(tenant).execute(&mut *tx).await?;
                 let inserted = sqlx::query_as::<_, Message>(sql)
                     .bind(MessageId::new())
                     .bind(new.role.as_str())
