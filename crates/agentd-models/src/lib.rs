@@ -6,8 +6,12 @@
 //!   models offline (see `models.toml`), extracts and checks their files;
 //!   [`verify`] is the cheap start-up check that they are still there.
 //! * running them: the [`Embedder`] trait turns texts into unit vectors;
-//!   [`LocalEmbedder`] runs all-MiniLM-L6-v2 on the CPU with candle.
+//!   [`LocalEmbedder`] runs all-MiniLM-L6-v2 on the CPU with candle. The
+//!   [`ChatModel`] trait turns a conversation into a stream of text and tool
+//!   calls; [`ChatTemplate`] and [`ToolCallParser`] are what local chat
+//!   models need around their engine (the engine itself comes next).
 
+mod chat;
 mod embed;
 mod error;
 pub mod fetch;
@@ -15,9 +19,17 @@ mod local;
 pub mod manifest;
 mod minilm;
 pub mod stamp;
+mod template;
+mod tool_calls;
 
+pub use chat::{
+    ChatAnswer, ChatError, ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatRole, ChatStream, FinishReason,
+    Sampling, ToolCall, ToolSpec, Usage,
+};
 pub use embed::{EmbedError, Embedder};
 pub use error::{FETCH_COMMAND, FetchError};
 pub use fetch::{FetchReport, ModelReport, fetch, verify};
 pub use local::{EmbedderStats, LocalEmbedder, LocalEmbedderOptions};
 pub use manifest::{Manifest, ModelKind, ModelSpec, Selection};
+pub use template::{ChatTemplate, END_OF_TURN};
+pub use tool_calls::{Parsed, ToolCallParser};
