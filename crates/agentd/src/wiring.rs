@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 
-use agentd_store::{Bus, NewAuditEntry, Store, Tenant, TenantId};
+use std::future::Future;
+
+use agentd_store::{Bus, NewAuditEntry, Page, Store, StoreError, Tenant, TenantId};
 
 use crate::config::Config;
 
@@ -51,4 +53,23 @@ pub async fn audit_cli_action(
     };
     store.audit().record(entry).await.context("cannot write the audit entry")?;
     Ok(())
+}
+
+/// Walks a keyset-paginated listing to its end, calling `each` on every item.
+pub async fn for_each_item<T, Fut>(
+    mut page: impl FnMut(Option<String>) -> Fut,
+    mut each: impl FnMut(&T),
+) -> anyhow::Result<()>
+where
+    Fut: Future<Output = Result<Page<T>, StoreError>>,
+{
+    let mut cursor = None;
+    loop {
+        let Page { items, next_cursor } = page(cursor).await?;
+        items.iter().for_each(&mut each);
+        match next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(()),
+        }
+    }
 }

@@ -34,18 +34,15 @@ pub async fn create(config: &Config, tenant: &str, role: Role, name: &str) -> an
 pub async fn list(config: &Config, tenant: &str) -> anyhow::Result<()> {
     let store = wiring::store(config).await?;
     let tenant = wiring::existing_tenant(&store, tenant).await?;
-    let mut cursor = None;
-    loop {
-        let page = store.api_keys().list(tenant.id, 200, cursor.as_deref()).await?;
-        for key in &page.items {
+    let (store, tenant) = (&store, tenant.id);
+    wiring::for_each_item(
+        |cursor| async move { store.api_keys().list(tenant, 200, cursor.as_deref()).await },
+        |key| {
             let state = if key.is_active(Utc::now()) { "active" } else { "inactive" };
             println!("{}\t{}\t{}\t{}\t{}", key.id, key.prefix, key.role, state, key.name);
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(()),
-        }
-    }
+        },
+    )
+    .await
 }
 
 /// Revokes a key; see [`revoke_api_key`] for how servers learn of it.

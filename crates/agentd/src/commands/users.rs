@@ -54,15 +54,10 @@ pub async fn create(
 pub async fn list(config: &Config, tenant: &str) -> anyhow::Result<()> {
     let store = wiring::store(config).await?;
     let tenant = wiring::existing_tenant(&store, tenant).await?;
-    let mut cursor = None;
-    loop {
-        let page = store.users().list(tenant.id, 200, cursor.as_deref()).await?;
-        for user in &page.items {
-            println!("{}\t{}\t{}\t{}", user.id, user.email, user.role, user.display_name.as_deref().unwrap_or(""));
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(()),
-        }
-    }
+    let (store, tenant) = (&store, tenant.id);
+    wiring::for_each_item(
+        |cursor| async move { store.users().list(tenant, 200, cursor.as_deref()).await },
+        |user| println!("{}\t{}\t{}\t{}", user.id, user.email, user.role, user.display_name.as_deref().unwrap_or("")),
+    )
+    .await
 }
