@@ -165,6 +165,12 @@ pub trait ChatModel: Send + Sync {
     /// The name the model is configured and listed under.
     fn name(&self) -> &str;
 
+    /// Whether the model can be given tools. One that cannot refuses a
+    /// request with tools instead of ignoring them.
+    fn supports_tools(&self) -> bool {
+        true
+    }
+
     /// Starts answering `request`. Errors found before generation starts
     /// are returned here; later ones arrive on the stream.
     async fn chat(&self, request: ChatRequest) -> Result<ChatStream, ChatError>;

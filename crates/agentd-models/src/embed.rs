@@ -25,6 +25,12 @@ pub trait Embedder: Send + Sync {
     /// How many tokens of a text the model reads; the rest is ignored.
     fn max_tokens(&self) -> usize;
 
+    /// How many tokens the model reads of `text` (for usage reports).
+    /// Embedders without their tokenizer at hand estimate four bytes a token.
+    fn count_tokens(&self, text: &str) -> usize {
+        text.len().div_ceil(4).min(self.max_tokens())
+    }
+
     /// One vector per text, in order. An empty batch gives an empty result.
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
 

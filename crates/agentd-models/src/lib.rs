@@ -8,19 +8,25 @@
 //! * running them: the [`Embedder`] trait turns texts into unit vectors;
 //!   [`LocalEmbedder`] runs all-MiniLM-L6-v2 on the CPU with candle. The
 //!   [`ChatModel`] trait turns a conversation into a stream of text and tool
-//!   calls; [`ChatTemplate`] and [`ToolCallParser`] are what local chat
-//!   models need around their engine (the engine itself comes next).
+//!   calls; [`LocalChatModel`] runs GGUF models on the CPU with llama.cpp,
+//!   around which [`ChatTemplate`] renders prompts and [`ToolCallParser`]
+//!   finds tool calls.
 
 mod chat;
 mod embed;
 mod error;
 pub mod fetch;
 mod local;
+mod local_chat;
 pub mod manifest;
 mod minilm;
+mod registry;
+mod scripted;
 pub mod stamp;
+mod stop;
 mod template;
 mod tool_calls;
+mod utf8;
 
 pub use chat::{
     ChatAnswer, ChatError, ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatRole, ChatStream, FinishReason,
@@ -30,6 +36,9 @@ pub use embed::{EmbedError, Embedder};
 pub use error::{FETCH_COMMAND, FetchError};
 pub use fetch::{FetchReport, ModelReport, fetch, verify};
 pub use local::{EmbedderStats, LocalEmbedder, LocalEmbedderOptions};
+pub use local_chat::{LocalChatModel, LocalChatOptions};
 pub use manifest::{Manifest, ModelKind, ModelSpec, Selection};
+pub use registry::{ModelConfig, ModelInfo, ModelRegistry, ModelsConfig, Provider, RegistryError};
+pub use scripted::{ScriptedAnswer, ScriptedChatModel};
 pub use template::{ChatTemplate, END_OF_TURN};
 pub use tool_calls::{Parsed, ToolCallParser};

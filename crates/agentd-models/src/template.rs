@@ -49,7 +49,8 @@ impl ChatTemplate {
     }
 }
 
-fn role_name(role: ChatRole) -> &'static str {
+/// The role as chat templates write it.
+pub(crate) fn role_name(role: ChatRole) -> &'static str {
     match role {
         ChatRole::System => "system",
         ChatRole::User => "user",

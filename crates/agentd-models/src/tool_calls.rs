@@ -7,6 +7,12 @@
 //! [`ToolCall`]. Model output is not trusted: a call that is not valid JSON
 //! of the right shape is passed on as the text it was, never dropped and
 //! never a panic.
+//!
+//! Small models sometimes drop the tags and answer with the bare call
+//! object. A parser made [`ToolCallParser::for_tools`] also takes an answer
+//! that is nothing but such objects, naming declared tools, as calls. An
+//! answer that opens with `{` is therefore held until it ends (it is most
+//! likely a call); any other answer streams as usual.
 
 use serde_json::Value;
 
@@ -28,6 +34,21 @@ pub struct ToolCallParser {
     buffer: String,
     in_call: bool,
     calls: usize,
+    /// Declared tool names, when bare call objects are accepted.
+    tools: Vec<String>,
+    bare: Bare,
+}
+
+/// Whether the answer may be bare call objects.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Bare {
+    /// Not accepted, or ruled out by the answer's first character.
+    #[default]
+    No,
+    /// Only whitespace so far.
+    Undecided,
+    /// The answer opened with `{`: held until it ends.
+    Holding,
 }
 
 impl ToolCallParser {
@@ -36,8 +57,39 @@ impl ToolCallParser {
         Self::default()
     }
 
+    /// A parser that also takes bare call objects naming one of `tools`.
+    pub fn for_tools<S: AsRef<str>>(tools: impl IntoIterator<Item = S>) -> Self {
+        let tools: Vec<String> = tools.into_iter().map(|t| t.as_ref().to_owned()).collect();
+        let bare = if tools.is_empty() { Bare::No } else { Bare::Undecided };
+        ToolCallParser { tools, bare, ..Self::default() }
+    }
+
     /// Feeds the next piece of generated text; returns what is now certain.
     pub fn push(&mut self, piece: &str) -> Vec<Parsed> {
+        match self.bare {
+            Bare::No => self.push_tagged(piece),
+            Bare::Holding => {
+                self.buffer.push_str(piece);
+                Vec::new()
+            }
+            Bare::Undecided => {
+                self.buffer.push_str(piece);
+                let start = self.buffer.trim_start();
+                if start.is_empty() {
+                    Vec::new()
+                } else if start.starts_with('{') {
+                    self.bare = Bare::Holding;
+                    Vec::new()
+                } else {
+                    self.bare = Bare::No;
+                    let held = std::mem::take(&mut self.buffer);
+                    self.push_tagged(&held)
+                }
+            }
+        }
+    }
+
+    fn push_tagged(&mut self, piece: &str) -> Vec<Parsed> {
         self.buffer.push_str(piece);
         let mut out = Vec::new();
         loop {
@@ -68,6 +120,16 @@ impl ToolCallParser {
     /// Ends the answer: an unclosed call (generation stopped before
     /// `</tool_call>`) is still taken if its JSON is complete.
     pub fn finish(mut self) -> Vec<Parsed> {
+        if self.bare != Bare::No {
+            self.bare = Bare::No;
+            let held = std::mem::take(&mut self.buffer);
+            if let Some(calls) = self.bare_calls(&held) {
+                return calls;
+            }
+            let mut out = self.push_tagged(&held);
+            out.extend(self.finish());
+            return merge_text(out);
+        }
         let rest = std::mem::take(&mut self.buffer);
         if self.in_call {
             vec![self.call_or_text(&rest, false)]
@@ -81,6 +143,29 @@ impl ToolCallParser {
     /// Whether any tool call has been found so far.
     pub fn found_calls(&self) -> bool {
         self.calls > 0
+    }
+
+    /// `text` as calls, if it is only call objects naming declared tools.
+    fn bare_calls(&mut self, text: &str) -> Option<Vec<Parsed>> {
+        let mut found = Vec::new();
+        for value in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
+            let (name, arguments) = parse_call(&value.ok()?.to_string())?;
+            if !self.tools.contains(&name) {
+                return None;
+            }
+            found.push((name, arguments));
+        }
+        if found.is_empty() {
+            return None;
+        }
+        let calls = found
+            .into_iter()
+            .map(|(name, arguments)| {
+                self.calls += 1;
+                Parsed::ToolCall(ToolCall { id: format!("call_{}", self.calls), name, arguments })
+            })
+            .collect();
+        Some(calls)
     }
 
     fn call_or_text(&mut self, body: &str, closed: bool) -> Parsed {
@@ -168,6 +253,48 @@ mod tests {
                 call(2, "now", json!({})),
             ]
         );
+    }
+
+    #[test]
+    fn bare_call_objects_naming_declared_tools_are_calls() {
+        let text = "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n{\"name\": \"get_time\"}";
+        let mut parser = ToolCallParser::for_tools(["get_weather", "get_time"]);
+        for piece in text.split_inclusive(' ') {
+            assert!(parser.push(piece).is_empty(), "an answer opening with {{ is held");
+        }
+        assert_eq!(
+            parser.finish(),
+            vec![call(1, "get_weather", json!({"city": "Paris"})), call(2, "get_time", json!({}))]
+        );
+    }
+
+    #[test]
+    fn bare_objects_that_are_not_calls_of_declared_tools_stay_text() {
+        for text in
+            ["{\"name\": \"rm_rf\", \"arguments\": {}}", "{\"answer\": 42}", "{not json", "{\"name\": \"t\"} and more"]
+        {
+            let mut parser = ToolCallParser::for_tools(["t"]);
+            let mut out = parser.push(text);
+            out.extend(parser.finish());
+            assert_eq!(out, vec![Parsed::Text(text.into())], "{text}");
+        }
+    }
+
+    #[test]
+    fn answers_not_opening_with_a_brace_stream_at_once_with_tools_declared() {
+        let mut parser = ToolCallParser::for_tools(["t"]);
+        assert_eq!(parser.push("  "), vec![]);
+        assert_eq!(parser.push("Hello"), vec![Parsed::Text("  Hello".into())]);
+        let tagged = "<tool_call>{\"name\": \"t\"}</tool_call>";
+        assert_eq!(parser.push(tagged), vec![call(1, "t", json!({}))]);
+    }
+
+    #[test]
+    fn a_held_answer_with_tags_inside_is_parsed_at_the_end() {
+        let mut parser = ToolCallParser::for_tools(["t"]);
+        let text = "{x} <tool_call>{\"name\": \"t\"}</tool_call>";
+        assert!(parser.push(text).is_empty());
+        assert_eq!(parser.finish(), vec![Parsed::Text("{x} ".into()), call(1, "t", json!({}))]);
     }
 
     #[test]

@@ -42,3 +42,18 @@ pub fn models_dir_with_minilm() -> PathBuf {
         })
         .clone()
 }
+
+/// The models directory with `name` fetched into it (once per test binary
+/// and model). Panics with the fetch error otherwise.
+pub fn models_dir_with(name: &str) -> PathBuf {
+    static FETCHED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let dir = models_dir();
+    let mut fetched = FETCHED.lock().unwrap_or_else(|e| e.into_inner());
+    if !fetched.iter().any(|n| n == name) {
+        if let Err(err) = agentd_models::fetch(&dir, &cache_dir(), &Selection::model(name)) {
+            panic!("could not fetch {name} for the tests: {err}");
+        }
+        fetched.push(name.to_owned());
+    }
+    dir
+}
