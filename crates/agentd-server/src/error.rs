@@ -1,7 +1,9 @@
 //! The API's one error type and its JSON shape.
 //!
 //! Every failure a client can see is `{"error": {"code", "message",
-//! "details"}}` with a status that says whose fault it is. Handlers return
+//! "details", "type", "param"}}` with a status that says whose fault it is.
+//! `type` and `param` are OpenAI's fields, so that OpenAI's clients, which
+//! agentd's model endpoints serve, read agentd's errors as their own. Handlers return
 //! `Result<_, ApiError>`; extractor rejections, store errors and bus errors
 //! all convert into it, so no path can answer a bare text error or a 500 for
 //! bad input.
@@ -44,6 +46,13 @@ pub struct ErrorDetail {
     /// Extra structured information; `{}` when there is none.
     #[schema(value_type = Object)]
     pub details: Value,
+    /// OpenAI's error class: `invalid_request_error`, `authentication_error`,
+    /// `permission_error`, `not_found_error`, `rate_limit_error` or `server_error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// OpenAI's offending parameter; always null.
+    #[schema(value_type = Option<String>)]
+    pub param: Option<String>,
 }
 
 impl ApiError {
@@ -113,7 +122,17 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message, "details": self.details } });
+        let kind = match self.status.as_u16() {
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            429 => "rate_limit_error",
+            400..=499 => "invalid_request_error",
+            _ => "server_error",
+        };
+        let body = json!({ "error": {
+            "code": self.code, "message": self.message, "details": self.details, "type": kind, "param": null,
+        }});
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+use agentd_models::{ModelConfig, ModelsConfig};
 use agentd_server::ServerConfig;
 use agentd_store::{DatabaseTarget, RateQuota, redact_url};
 
@@ -45,6 +46,17 @@ pub struct Config {
     pub auth: Auth,
     /// Origins allowed by CORS; `["*"]` for any, empty for none.
     pub cors_origins: Vec<String>,
+    /// The chat model used when a request names none.
+    pub default_chat_model: String,
+    /// The embedder of documents and queries.
+    pub default_embedding_model: String,
+    /// CPU threads of each local model; absent means every core.
+    pub model_threads: Option<usize>,
+    /// Context window of local chat models, in tokens.
+    pub model_context_tokens: u32,
+    /// Models beyond the built-in local ones (remote servers, other GGUF
+    /// files), or replacing one by reusing its name.
+    pub models: Vec<ModelConfig>,
     /// Not read from the file: only from `AGENTD_JWT_SECRET`.
     #[serde(skip_deserializing, serialize_with = "mask")]
     pub jwt_secret: Option<String>,
@@ -97,6 +109,11 @@ impl Default for Config {
             rate_limit: RateLimit::default(),
             auth: Auth::default(),
             cors_origins: Vec::new(),
+            default_chat_model: ModelsConfig::default().default_chat,
+            default_embedding_model: ModelsConfig::default().default_embedding,
+            model_threads: None,
+            model_context_tokens: ModelsConfig::default().context_tokens,
+            models: Vec::new(),
             jwt_secret: None,
         }
     }
@@ -197,6 +214,13 @@ impl Config {
         }
         parse(env, "AGENTD_REDIS_PREFIX", &mut self.redis_prefix)?;
         parse(env, "AGENTD_LOG_FORMAT", &mut self.log_format)?;
+        parse(env, "AGENTD_DEFAULT_CHAT_MODEL", &mut self.default_chat_model)?;
+        parse(env, "AGENTD_DEFAULT_EMBEDDING_MODEL", &mut self.default_embedding_model)?;
+        parse(env, "AGENTD_MODEL_CONTEXT_TOKENS", &mut self.model_context_tokens)?;
+        if let Some(threads) = env.var("AGENTD_MODEL_THREADS") {
+            let threads = threads.parse().map_err(|e| anyhow::anyhow!("AGENTD_MODEL_THREADS={threads:?}: {e}"))?;
+            self.model_threads = Some(threads);
+        }
         if let Some(level) = env.var("AGENTD_LOG").or_else(|| env.var("RUST_LOG")) {
             self.log_level = level;
         }
@@ -240,6 +264,18 @@ impl Config {
     }
 
     /// Where model weights live.
+    /// What the model registry is built from.
+    pub fn models_config(&self) -> ModelsConfig {
+        let defaults = ModelsConfig::default();
+        ModelsConfig {
+            default_chat: self.default_chat_model.clone(),
+            default_embedding: self.default_embedding_model.clone(),
+            threads: self.model_threads.unwrap_or(defaults.threads),
+            context_tokens: self.model_context_tokens,
+            entries: self.models.clone(),
+        }
+    }
+
     pub fn models_dir(&self) -> PathBuf {
         self.models_dir.clone().unwrap_or_else(|| self.data_dir.join("models"))
     }

@@ -8,6 +8,7 @@ pub mod audit_log;
 pub mod health;
 pub mod keys;
 pub mod me;
+pub mod openai;
 pub mod sessions;
 pub mod token;
 pub mod users;
@@ -32,6 +33,7 @@ use crate::state::AppState;
         (name = "users", description = "Users of the tenant (admins)"),
         (name = "sessions", description = "Conversations and their messages"),
         (name = "audit", description = "The tenant's audit log (admins)"),
+        (name = "models", description = "OpenAI-compatible models, embeddings and chat completions"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -84,6 +86,10 @@ pub fn v1(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::get_session, sessions::delete_session))
         .routes(routes!(sessions::append_message, sessions::list_messages))
         .routes(routes!(audit_log::list_audit))
+        .routes(routes!(openai::models::list_models))
+        .routes(routes!(openai::models::get_model))
+        .routes(routes!(openai::embeddings::create_embeddings))
+        .routes(routes!(openai::chat::create_chat_completion))
         .layer(middleware::from_fn_with_state(state, crate::auth::authenticate));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(token::issue_token))

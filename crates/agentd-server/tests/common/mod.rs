@@ -111,6 +111,15 @@ impl TestApp {
         TestApp { db, state, router }
     }
 
+    /// SQLite, in-process bus, default configuration, serving `models`.
+    pub async fn with_models(models: agentd_models::ModelRegistry) -> Self {
+        let db = TestStore::new(Backend::Sqlite).await;
+        let state =
+            AppState::new(db.store.clone(), Bus::in_process(), config()).with_models(std::sync::Arc::new(models));
+        let router = agentd_server::app(state.clone());
+        TestApp { db, state, router }
+    }
+
     /// The store the app runs on.
     pub fn store(&self) -> &Store {
         &self.db.store
@@ -320,7 +329,17 @@ pub fn assert_error_shape(body: &Value) -> Value {
     let error = outer["error"].as_object().unwrap_or_else(|| panic!("`error` is not an object: {body}"));
     let mut keys: Vec<_> = error.keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["code", "details", "message"], "error has other keys: {body}");
+    assert_eq!(keys, ["code", "details", "message", "param", "type"], "error has other keys: {body}");
+    assert!(error["param"].is_null(), "param is not null: {body}");
+    let kinds = [
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "not_found_error",
+        "rate_limit_error",
+        "server_error",
+    ];
+    assert!(kinds.contains(&error["type"].as_str().unwrap_or_default()), "type is not OpenAI's: {body}");
     assert!(error["code"].as_str().is_some_and(|c| !c.is_empty()), "code is not a non-empty string: {body}");
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "message is not a non-empty string: {body}");
     assert!(error["details"].is_object(), "details is not an object: {body}");

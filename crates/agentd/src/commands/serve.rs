@@ -1,9 +1,12 @@
-//! `agentd serve`: open the store and the bus, create the first admin key on
-//! a fresh database, and serve HTTP until SIGINT or SIGTERM, finishing the
+//! `agentd serve`: open the store and the bus, load the default models,
+//! create the first admin key on a fresh database, and serve HTTP until SIGINT or SIGTERM, finishing the
 //! requests in flight before exiting.
+
+use std::sync::Arc;
 
 use anyhow::Context;
 
+use agentd_models::ModelRegistry;
 use agentd_server::{AppState, bootstrap};
 
 use crate::config::Config;
@@ -18,8 +21,14 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     }
     tracing::info!(database = store.backend(), bus = bus.backend(), "store and bus ready");
 
+    let models_dir = config.models_dir();
+    let models = ModelRegistry::load(&config.models_config(), &models_dir)
+        .await
+        .with_context(|| format!("cannot load the default models from {}", models_dir.display()))?;
+    tracing::info!(chat = %config.default_chat_model, embedding = %config.default_embedding_model, "models ready");
+
     let first_key = bootstrap::first_start(&store).await.context("cannot create the first admin key")?;
-    let state = AppState::new(store, bus.clone(), config.server_config(bus.is_shared()));
+    let state = AppState::new(store, bus.clone(), config.server_config(bus.is_shared())).with_models(Arc::new(models));
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
 
