@@ -10,6 +10,9 @@
 //!   [`ChatModel`] trait turns a conversation into a stream of text and tool
 //!   calls; [`ChatTemplate`] and [`ToolCallParser`] are what local chat
 //!   models need around their engine (the engine itself comes next).
+//! * calling them elsewhere: [`OpenAiChat`] talks to any OpenAI-compatible
+//!   server (vLLM, llama.cpp, Ollama, OpenAI); [`RemoteOptions`] sets its
+//!   timeouts and retries.
 
 mod chat;
 mod embed;
@@ -18,6 +21,7 @@ pub mod fetch;
 mod local;
 pub mod manifest;
 mod minilm;
+mod remote;
 pub mod stamp;
 mod template;
 mod tool_calls;
@@ -31,5 +35,6 @@ pub use error::{FETCH_COMMAND, FetchError};
 pub use fetch::{FetchReport, ModelReport, fetch, verify};
 pub use local::{EmbedderStats, LocalEmbedder, LocalEmbedderOptions};
 pub use manifest::{Manifest, ModelKind, ModelSpec, Selection};
+pub use remote::{OpenAiChat, OpenAiChatConfig, RemoteOptions};
 pub use template::{ChatTemplate, END_OF_TURN};
 pub use tool_calls::{Parsed, ToolCallParser};
