@@ -11,8 +11,8 @@
 //!   calls; [`ChatTemplate`] and [`ToolCallParser`] are what local chat
 //!   models need around their engine (the engine itself comes next).
 //! * calling them elsewhere: [`OpenAiChat`] talks to any OpenAI-compatible
-//!   server (vLLM, llama.cpp, Ollama, OpenAI); [`RemoteOptions`] sets its
-//!   timeouts and retries.
+//!   server (vLLM, llama.cpp, Ollama, OpenAI), [`AnthropicChat`] to
+//!   Anthropic; [`RemoteOptions`] sets their timeouts and retries.
 
 mod chat;
 mod embed;
@@ -35,6 +35,6 @@ pub use error::{FETCH_COMMAND, FetchError};
 pub use fetch::{FetchReport, ModelReport, fetch, verify};
 pub use local::{EmbedderStats, LocalEmbedder, LocalEmbedderOptions};
 pub use manifest::{Manifest, ModelKind, ModelSpec, Selection};
-pub use remote::{OpenAiChat, OpenAiChatConfig, RemoteOptions};
+pub use remote::{AnthropicChat, AnthropicConfig, OpenAiChat, OpenAiChatConfig, RemoteOptions};
 pub use template::{ChatTemplate, END_OF_TURN};
 pub use tool_calls::{Parsed, ToolCallParser};

@@ -52,6 +52,11 @@ impl BaseUrl {
         url
     }
 
+    /// Whether the base URL's path already ends in `/{segment}`.
+    pub(crate) fn ends_with_segment(&self, segment: &str) -> bool {
+        self.0.path().trim_end_matches('/').rsplit('/').next() == Some(segment)
+    }
+
     /// The URL as it may be shown: no user info, no query, no fragment.
     pub(crate) fn redacted(&self) -> String {
         let mut url = self.0.clone();
@@ -346,8 +351,10 @@ mod tests {
             "https://user:hunter2@example.com/v1/chat/completions?key=sk-123"
         );
         assert_eq!(base.redacted(), "https://example.com/v1");
+        assert!(base.ends_with_segment("v1"));
         let root = BaseUrl::parse("http://127.0.0.1:8080").unwrap();
         assert_eq!(root.join("/v1/messages").as_str(), "http://127.0.0.1:8080/v1/messages");
+        assert!(!root.ends_with_segment("v1"));
         assert!(BaseUrl::parse("ftp://example.com").unwrap_err().contains("http"));
         assert!(BaseUrl::parse("not a url").is_err());
     }

@@ -6,6 +6,7 @@
 //! wording, the SSE parser and the driving of a streamed answer) lives in
 //! the private modules beside them, so every provider fails the same way.
 
+mod anthropic;
 mod http;
 mod openai;
 mod sse;
@@ -13,6 +14,7 @@ mod stream;
 
 use std::time::Duration;
 
+pub use anthropic::{AnthropicChat, AnthropicConfig};
 pub use openai::{OpenAiChat, OpenAiChatConfig};
 
 /// How patiently a remote provider is called. The defaults suit a model
