@@ -10,9 +10,10 @@
 //!   [`ChatModel`] trait turns a conversation into a stream of text and tool
 //!   calls; [`ChatTemplate`] and [`ToolCallParser`] are what local chat
 //!   models need around their engine (the engine itself comes next).
-//! * calling them elsewhere: [`OpenAiChat`] talks to any OpenAI-compatible
-//!   server (vLLM, llama.cpp, Ollama, OpenAI), [`AnthropicChat`] to
-//!   Anthropic; [`RemoteOptions`] sets their timeouts and retries.
+//! * calling them elsewhere: [`OpenAiChat`] and [`OpenAiEmbedder`] talk to
+//!   any OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI),
+//!   [`AnthropicChat`] to Anthropic; [`RemoteOptions`] sets their timeouts
+//!   and retries.
 
 mod chat;
 mod embed;
@@ -35,6 +36,8 @@ pub use error::{FETCH_COMMAND, FetchError};
 pub use fetch::{FetchReport, ModelReport, fetch, verify};
 pub use local::{EmbedderStats, LocalEmbedder, LocalEmbedderOptions};
 pub use manifest::{Manifest, ModelKind, ModelSpec, Selection};
-pub use remote::{AnthropicChat, AnthropicConfig, OpenAiChat, OpenAiChatConfig, RemoteOptions};
+pub use remote::{
+    AnthropicChat, AnthropicConfig, OpenAiChat, OpenAiChatConfig, OpenAiEmbedder, OpenAiEmbedderConfig, RemoteOptions,
+};
 pub use template::{ChatTemplate, END_OF_TURN};
 pub use tool_calls::{Parsed, ToolCallParser};

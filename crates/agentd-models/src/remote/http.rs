@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{Response, StatusCode, Url};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::RemoteOptions;
@@ -187,6 +188,17 @@ impl Endpoint {
         };
         let body = tokio::time::timeout(self.options.response_timeout, read).await.ok()?;
         error_message(&body)
+    }
+
+    /// Reads a whole JSON response within the response timeout.
+    pub(crate) async fn json<T: DeserializeOwned>(&self, response: Response) -> Result<T, String> {
+        let wait = self.options.response_timeout;
+        let body = match tokio::time::timeout(wait, response.bytes()).await {
+            Err(_) => return Err(format!("timed out: the response body did not arrive within {wait:?}")),
+            Ok(Err(e)) => return Err(format!("could not read the response: {}", describe(&e))),
+            Ok(Ok(body)) => body,
+        };
+        serde_json::from_slice(&body).map_err(|e| format!("malformed response: {e}"))
     }
 }
 

@@ -7,6 +7,7 @@
 //! the private modules beside them, so every provider fails the same way.
 
 mod anthropic;
+mod embeddings;
 mod http;
 mod openai;
 mod sse;
@@ -15,6 +16,7 @@ mod stream;
 use std::time::Duration;
 
 pub use anthropic::{AnthropicChat, AnthropicConfig};
+pub use embeddings::{OpenAiEmbedder, OpenAiEmbedderConfig};
 pub use openai::{OpenAiChat, OpenAiChatConfig};
 
 /// How patiently a remote provider is called. The defaults suit a model
