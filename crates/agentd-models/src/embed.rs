@@ -59,4 +59,8 @@ pub enum EmbedError {
     /// The inference thread has stopped (it panicked or the embedder is shutting down).
     #[error("the embedding worker has stopped")]
     WorkerGone,
+    /// A remote embedding server failed, or answered something unusable.
+    /// `provider` names the model and server (never the API key).
+    #[error("{provider} failed: {message}")]
+    Provider { provider: String, message: String },
 }

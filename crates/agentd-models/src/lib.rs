@@ -11,6 +11,10 @@
 //!   calls; [`LocalChatModel`] runs GGUF models on the CPU with llama.cpp,
 //!   around which [`ChatTemplate`] renders prompts and [`ToolCallParser`]
 //!   finds tool calls.
+//! * calling them elsewhere: [`OpenAiChat`] and [`OpenAiEmbedder`] talk to
+//!   any OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI),
+//!   [`AnthropicChat`] to Anthropic; [`RemoteOptions`] sets their timeouts
+//!   and retries.
 
 mod chat;
 mod embed;
@@ -21,6 +25,7 @@ mod local_chat;
 pub mod manifest;
 mod minilm;
 mod registry;
+mod remote;
 mod scripted;
 pub mod stamp;
 mod stop;
@@ -39,6 +44,9 @@ pub use local::{EmbedderStats, LocalEmbedder, LocalEmbedderOptions};
 pub use local_chat::{LocalChatModel, LocalChatOptions};
 pub use manifest::{Manifest, ModelKind, ModelSpec, Selection};
 pub use registry::{ModelConfig, ModelInfo, ModelRegistry, ModelsConfig, Provider, RegistryError};
+pub use remote::{
+    AnthropicChat, AnthropicConfig, OpenAiChat, OpenAiChatConfig, OpenAiEmbedder, OpenAiEmbedderConfig, RemoteOptions,
+};
 pub use scripted::{ScriptedAnswer, ScriptedChatModel};
 pub use template::{ChatTemplate, END_OF_TURN};
 pub use tool_calls::{Parsed, ToolCallParser};

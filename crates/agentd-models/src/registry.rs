@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
@@ -22,6 +23,9 @@ use crate::embed::{EmbedError, Embedder};
 use crate::local::LocalEmbedder;
 use crate::local_chat::{LocalChatModel, LocalChatOptions};
 use crate::manifest::{Manifest, ModelKind};
+use crate::remote::{
+    AnthropicChat, AnthropicConfig, OpenAiChat, OpenAiChatConfig, OpenAiEmbedder, OpenAiEmbedderConfig, RemoteOptions,
+};
 use crate::template::ChatTemplate;
 
 /// Who runs a model.
@@ -276,13 +280,66 @@ impl ModelRegistry {
             (ModelKind::Embedding, Provider::Local) => {
                 return Err(bad("the local embedder is the built-in all-minilm-l6-v2; configure no other"));
             }
-            (kind, Provider::Anthropic) if kind != ModelKind::Chat => {
-                return Err(bad("Anthropic serves chat models only"));
+            (kind, provider) => self.add_remote(entry, kind, provider)?,
+        }
+        Ok(())
+    }
+
+    fn add_remote(&mut self, entry: &ModelConfig, kind: ModelKind, provider: Provider) -> Result<(), RegistryError> {
+        let name = entry.name.clone();
+        let bad = |what: String| RegistryError::Config(format!("model {name:?}: {what}"));
+        let api_key = match &entry.api_key_env {
+            Some(var) => Some(
+                std::env::var(var)
+                    .ok()
+                    .filter(|key| !key.is_empty())
+                    .ok_or_else(|| bad(format!("the environment variable {var} (api_key_env) is not set")))?,
+            ),
+            None => None,
+        };
+        let mut options = RemoteOptions::default();
+        if let Some(secs) = entry.timeout_secs {
+            options.response_timeout = Duration::from_secs(secs);
+            options.idle_timeout = Duration::from_secs(secs);
+        }
+        if let Some(retries) = entry.max_retries {
+            options.max_attempts = retries.saturating_add(1);
+        }
+        let remote_model = entry.model.clone().unwrap_or_else(|| name.clone());
+        let base_url = || entry.base_url.clone().ok_or_else(|| bad("a remote model needs `base_url`".into()));
+        match (kind, provider) {
+            (ModelKind::Chat, Provider::Openai) => {
+                let config = OpenAiChatConfig {
+                    name: name.clone(),
+                    base_url: base_url()?,
+                    api_key,
+                    model: remote_model,
+                    options,
+                };
+                let model: Arc<dyn ChatModel> = Arc::new(OpenAiChat::new(config)?);
+                self.add_chat(&name, provider, move || Ok(Arc::clone(&model)));
             }
-            (kind, provider) => {
-                let _ = (kind, provider);
-                return Err(bad("WIP remote"));
+            (ModelKind::Chat, Provider::Anthropic) => {
+                let api_key = api_key.ok_or_else(|| bad("an Anthropic model needs `api_key_env`".into()))?;
+                let mut config = AnthropicConfig::new(name.clone(), remote_model, api_key);
+                if let Some(base_url) = &entry.base_url {
+                    config.base_url = base_url.clone();
+                }
+                config.options = options;
+                let model: Arc<dyn ChatModel> = Arc::new(AnthropicChat::new(config)?);
+                self.add_chat(&name, provider, move || Ok(Arc::clone(&model)));
             }
+            (ModelKind::Embedding, Provider::Openai) => {
+                let dimension = entry.dimension.ok_or_else(|| bad("a remote embedder needs `dimension`".into()))?;
+                let max_tokens = entry.max_tokens.unwrap_or(8191);
+                let mut config =
+                    OpenAiEmbedderConfig::new(name.clone(), base_url()?, remote_model, dimension, max_tokens);
+                config.api_key = api_key;
+                config.options = options;
+                let model: Arc<dyn Embedder> = Arc::new(OpenAiEmbedder::new(config)?);
+                self.add_embedder(&name, provider, move || Ok(Arc::clone(&model)));
+            }
+            (kind, provider) => return Err(bad(format!("a {kind} model cannot be served by {provider:?}"))),
         }
         Ok(())
     }
