@@ -7,44 +7,17 @@
 //! dir or PostgreSQL URL), `serve` prints its URL and a first admin key, and
 //! SIGTERM lets requests in flight finish.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use common::{DataDir, Server, agentd, shared_models_env};
 
 use agentd_store::testing::TestDatabase;
-
-/// A temporary data directory, removed when dropped.
-struct DataDir(PathBuf);
-
-impl DataDir {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("agentd-cli-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        DataDir(dir)
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `agentd` with a clean environment: only what the test gives it.
-fn agentd(data_dir: &Path, env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_agentd"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", std::env::var("HOME").unwrap_or_default())
-        .env("AGENTD_DATA_DIR", data_dir);
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command
-}
 
 fn run(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     agentd(data_dir, env).args(args).output().expect("agentd runs")
@@ -174,73 +147,6 @@ fn config_show_prints_the_effective_configuration_with_secrets_masked() {
     assert!(stderr(&refused).contains("AGENTD_DATABASE_URL"));
 }
 
-/// A running `agentd serve`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    first_key: Option<String>,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        let mut child =
-            agentd(data_dir, &[("AGENTD_LOG", "warn"), ("AGENTD_JWT_SECRET", "a-test-secret-of-enough-length")])
-                .args(["serve", "--listen", "127.0.0.1:0"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("agentd serve starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().expect("a first line").unwrap();
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no URL in {first:?}"))
-            .to_string();
-        let mut first_key = None;
-        // A first start prints two more lines: an explanation and the key.
-        // Reading on a thread keeps a restart (which prints nothing more)
-        // from blocking the test.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
-            if line.starts_with("agd_") {
-                first_key = Some(line);
-                break;
-            }
-        }
-        Server { child, addr, first_key }
-    }
-
-    fn terminate(&mut self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Sends raw bytes and returns the status code and body of the answer.
 fn http(addr: &str, request: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
@@ -297,15 +203,6 @@ fn serve_prints_a_first_key_and_drains_requests_in_flight_on_sigterm() {
     let (status, body) = get(&server.addr, "/v1/sessions", &key);
     assert_eq!(status, 200);
     assert!(body.contains("in flight"), "the session written before shutdown is there: {body}");
-}
-
-/// The models directory and wheel cache the model tests share, so that a
-/// fresh machine downloads each package once.
-fn shared_models_env() -> (String, String) {
-    let home = std::env::var("HOME").expect("HOME is set");
-    let dir = std::env::var("AGENTD_MODELS_DIR").unwrap_or_else(|_| format!("{home}/.cache/agentd/models"));
-    let cache = std::env::var("AGENTD_MODELS_CACHE").unwrap_or_else(|_| format!("{home}/.cache/agentd/pip"));
-    (dir, cache)
 }
 
 #[test]

