@@ -50,6 +50,15 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Measure this machine's speed (prints a table).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Local embeddings and chat models against their reference engines, and serve's memory.
+    Models(commands::bench::ModelsBench),
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +176,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users(UsersCommand::List { tenant }) => commands::users::list(&config, &tenant).await,
         Command::Models(ModelsCommand::Fetch { which }) => commands::models::fetch(&config, &which).await,
         Command::Models(ModelsCommand::Verify { which }) => commands::models::verify(&config, &which).await,
+        Command::Bench(BenchCommand::Models(args)) => commands::bench::models(&config, &args).await,
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.to_masked_toml());
             Ok(())

@@ -73,3 +73,12 @@ where
         }
     }
 }
+
+/// The default local embedder, on `threads` CPU threads.
+pub fn local_embedder(
+    _config: &Config,
+    models_dir: &std::path::Path,
+    _threads: usize,
+) -> anyhow::Result<agentd_models::LocalEmbedder> {
+    Ok(agentd_models::LocalEmbedder::load(models_dir)?)
+}

@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+pub mod bench;
 pub mod keys;
 pub mod migrate;
 pub mod models;
