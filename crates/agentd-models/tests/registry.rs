@@ -56,7 +56,7 @@ async fn remote_entries_are_listed_with_their_kind_and_defaults() {
 
 #[tokio::test]
 async fn a_missing_default_fails_at_load() {
-    let err = load(vec![]).await.err().expect("no model named remote-chat");
+    let err = load(vec![]).await.expect_err("no model named remote-chat");
     assert!(matches!(err, RegistryError::Unknown { kind: ModelKind::Chat, .. }), "{err}");
 }
 
@@ -96,7 +96,7 @@ async fn inconsistent_entries_are_refused_with_the_reason() {
     for (bad, says) in cases {
         let mut entries = remote_pair();
         entries.push(bad);
-        let err = load(entries).await.err().expect("refused");
+        let err = load(entries).await.expect_err("refused");
         assert!(matches!(err, RegistryError::Config(_)), "{err}");
         assert!(err.to_string().contains(says), "{err} should mention {says}");
     }

@@ -180,7 +180,13 @@ async fn embedding_rows(
         ref32 = got["batch32_per_s"].as_f64();
     }
     Ok(vec![
-        Row { what: "embeddings, batch 1".into(), unit: "texts/s", ours: batch1, reference: ref1, higher_is_better: true },
+        Row {
+            what: "embeddings, batch 1".into(),
+            unit: "texts/s",
+            ours: batch1,
+            reference: ref1,
+            higher_is_better: true,
+        },
         Row {
             what: "embeddings, batch 32".into(),
             unit: "texts/s",
@@ -347,7 +353,8 @@ fn memory_rows(config: &Config) -> anyhow::Result<Vec<Row>> {
     let result = (|| {
         let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
         let first = lines.next().context("serve printed nothing")??;
-        let addr = first.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).context("no URL")?.to_owned();
+        let addr =
+            first.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).context("no URL")?.to_owned();
         let key = lines.map_while(Result::ok).find(|l| l.starts_with("agd_")).context("no first key")?;
         std::thread::sleep(Duration::from_millis(500));
         let loaded = rss_mib(child.id())?;
