@@ -11,6 +11,7 @@
 //!   calls; [`ChatTemplate`] and [`ToolCallParser`] are what local chat
 //!   models need around their engine (the engine itself comes next).
 
+mod batching;
 mod chat;
 mod embed;
 mod error;
@@ -18,10 +19,12 @@ pub mod fetch;
 mod local;
 pub mod manifest;
 mod minilm;
+mod sentence_tokenizer;
 pub mod stamp;
 mod template;
 mod tool_calls;
 
+pub use batching::EmbedderStats;
 pub use chat::{
     ChatAnswer, ChatError, ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatRole, ChatStream, FinishReason,
     Sampling, ToolCall, ToolSpec, Usage,
@@ -29,7 +32,7 @@ pub use chat::{
 pub use embed::{EmbedError, Embedder};
 pub use error::{FETCH_COMMAND, FetchError};
 pub use fetch::{FetchReport, ModelReport, fetch, verify};
-pub use local::{EmbedderStats, LocalEmbedder, LocalEmbedderOptions};
+pub use local::{LocalEmbedder, LocalEmbedderOptions};
 pub use manifest::{Manifest, ModelKind, ModelSpec, Selection};
 pub use template::{ChatTemplate, END_OF_TURN};
 pub use tool_calls::{Parsed, ToolCallParser};
