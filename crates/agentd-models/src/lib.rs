@@ -6,7 +6,9 @@
 //!   models offline (see `models.toml`), extracts and checks their files;
 //!   [`verify`] is the cheap start-up check that they are still there.
 //! * running them: the [`Embedder`] trait turns texts into unit vectors;
-//!   [`LocalEmbedder`] runs all-MiniLM-L6-v2 on the CPU with candle. The
+//!   [`OnnxEmbedder`] runs all-MiniLM-L6-v2 on ONNX Runtime (fast),
+//!   [`LocalEmbedder`] the same model with candle (pure Rust, slow);
+//!   [`LocalEmbedderEngine`] picks one. The
 //!   [`ChatModel`] trait turns a conversation into a stream of text and tool
 //!   calls; [`ChatTemplate`] and [`ToolCallParser`] are what local chat
 //!   models need around their engine (the engine itself comes next).
@@ -14,11 +16,14 @@
 mod batching;
 mod chat;
 mod embed;
+mod engine;
 mod error;
 pub mod fetch;
 mod local;
 pub mod manifest;
 mod minilm;
+mod onnx;
+mod onnx_weights;
 mod sentence_tokenizer;
 pub mod stamp;
 mod template;
@@ -30,9 +35,11 @@ pub use chat::{
     Sampling, ToolCall, ToolSpec, Usage,
 };
 pub use embed::{EmbedError, Embedder};
+pub use engine::{LocalEmbedderEngine, UnknownEngine};
 pub use error::{FETCH_COMMAND, FetchError};
 pub use fetch::{FetchReport, ModelReport, fetch, verify};
 pub use local::{LocalEmbedder, LocalEmbedderOptions};
 pub use manifest::{Manifest, ModelKind, ModelSpec, Selection};
+pub use onnx::{OnnxEmbedder, OnnxEmbedderOptions};
 pub use template::{ChatTemplate, END_OF_TURN};
 pub use tool_calls::{Parsed, ToolCallParser};
