@@ -1,7 +1,7 @@
 //! Which engine embeds locally: the one choice a server makes about it.
 //!
 //! Both engines run all-MiniLM-L6-v2 with its F32 weights and give the same
-//! vectors (a cosine of 0.99999 between them, 0.9999+ with the reference),
+//! vectors (a cosine of 0.9999 or more between them and with the reference),
 //! under the same model name: an index built with one can be queried with
 //! the other. They differ in speed and in what they need on disk.
 
@@ -18,8 +18,8 @@ use crate::onnx::OnnxEmbedder;
 /// A local embedding engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum LocalEmbedderEngine {
-    /// [`OnnxEmbedder`]: ONNX Runtime. The default: several times faster
-    /// than candle (`examples/embed_bench.rs`); needs the ONNX graph and the
+    /// [`OnnxEmbedder`]: ONNX Runtime. The default: two to three times faster
+    /// than candle (`bench/README.md`); needs the ONNX graph and the
     /// runtime library besides the weights (`agentd models fetch`
     /// fetches them), and runs on Linux x86_64 only.
     #[default]

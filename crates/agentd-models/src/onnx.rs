@@ -1,8 +1,8 @@
-//! The local embedder on ONNX Runtime: all-MiniLM-L6-v2, F32, many times
-//! faster than candle.
+//! The local embedder on ONNX Runtime: all-MiniLM-L6-v2, F32, two to three
+//! times faster than candle (`bench/README.md`).
 //!
 //! The same model and vectors as [`crate::LocalEmbedder`] (a cosine of
-//! 0.99999 between the two), run by ONNX Runtime's fused CPU kernels. The
+//! 0.9999 or more between the two), run by ONNX Runtime's fused CPU kernels. The
 //! graph is the one of the int8 ONNX export (`all-minilm-l6-v2-int8`), with
 //! the F32 weights of `all-minilm-l6-v2` put in place of its int8 ones when
 //! the session is created: [`crate::onnx_weights`] explains why that is
