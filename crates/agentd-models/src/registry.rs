@@ -20,9 +20,11 @@ use tokio::sync::OnceCell;
 
 use crate::chat::{ChatError, ChatModel};
 use crate::embed::{EmbedError, Embedder};
+use crate::engine::LocalEmbedderEngine;
 use crate::local::LocalEmbedder;
 use crate::local_chat::{LocalChatModel, LocalChatOptions};
 use crate::manifest::{Manifest, ModelKind};
+use crate::onnx::{OnnxEmbedder, OnnxEmbedderOptions};
 use crate::remote::{
     AnthropicChat, AnthropicConfig, OpenAiChat, OpenAiChatConfig, OpenAiEmbedder, OpenAiEmbedderConfig, RemoteOptions,
 };
@@ -86,6 +88,8 @@ pub struct ModelsConfig {
     pub default_embedding: String,
     /// CPU threads of each local model.
     pub threads: usize,
+    /// What runs the built-in embedder.
+    pub embedding_engine: LocalEmbedderEngine,
     /// Context window of local chat models, in tokens.
     pub context_tokens: u32,
     /// Models beyond (or replacing) the built-in local ones.
@@ -98,6 +102,7 @@ impl Default for ModelsConfig {
             default_chat: "smollm2-135m-instruct".into(),
             default_embedding: "all-minilm-l6-v2".into(),
             threads: LocalChatOptions::default().threads,
+            embedding_engine: LocalEmbedderEngine::default(),
             context_tokens: LocalChatOptions::default().context_tokens,
             entries: Vec::new(),
         }
@@ -187,10 +192,17 @@ impl ModelRegistry {
                         Ok(Arc::new(LocalChatModel::load(name.clone(), &path, template, local)?))
                     });
                 }
-                (ModelKind::Embedding, _) if spec.name == "all-minilm-l6-v2" => {
+                (ModelKind::Embedding, _) if spec.name == LocalEmbedder::MODEL => {
                     let models_dir = models_dir.to_path_buf();
+                    let (engine, threads) = (config.embedding_engine, config.threads.max(1));
                     registry.add_embedder(&spec.name, Provider::Local, move || {
-                        Ok(Arc::new(LocalEmbedder::load(&models_dir)?))
+                        Ok(match engine {
+                            LocalEmbedderEngine::Onnx => {
+                                let options = OnnxEmbedderOptions { threads, ..Default::default() };
+                                Arc::new(OnnxEmbedder::load_with(&models_dir, options)?)
+                            }
+                            LocalEmbedderEngine::Candle => Arc::new(LocalEmbedder::load(&models_dir)?),
+                        })
                     });
                 }
                 _ => {}

@@ -50,6 +50,9 @@ pub struct Config {
     pub default_chat_model: String,
     /// The embedder of documents and queries.
     pub default_embedding_model: String,
+    /// What runs the built-in embedder: `onnx` (ONNX Runtime, fast) or
+    /// `candle` (pure Rust).
+    pub embedding_engine: String,
     /// CPU threads of each local model; absent means every core.
     pub model_threads: Option<usize>,
     /// Context window of local chat models, in tokens.
@@ -111,6 +114,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             default_chat_model: ModelsConfig::default().default_chat,
             default_embedding_model: ModelsConfig::default().default_embedding,
+            embedding_engine: "onnx".into(),
             model_threads: None,
             model_context_tokens: ModelsConfig::default().context_tokens,
             models: Vec::new(),
@@ -217,6 +221,7 @@ impl Config {
         parse(env, "AGENTD_DEFAULT_CHAT_MODEL", &mut self.default_chat_model)?;
         parse(env, "AGENTD_DEFAULT_EMBEDDING_MODEL", &mut self.default_embedding_model)?;
         parse(env, "AGENTD_MODEL_CONTEXT_TOKENS", &mut self.model_context_tokens)?;
+        parse(env, "AGENTD_EMBEDDING_ENGINE", &mut self.embedding_engine)?;
         if let Some(threads) = env.var("AGENTD_MODEL_THREADS") {
             let threads = threads.parse().map_err(|e| anyhow::anyhow!("AGENTD_MODEL_THREADS={threads:?}: {e}"))?;
             self.model_threads = Some(threads);
@@ -240,6 +245,7 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.listen_addr()?;
+        self.models_config()?;
         self.database_target()?;
         if !matches!(self.log_format.as_str(), "text" | "json") {
             bail!("log_format must be \"text\" or \"json\", not {:?}", self.log_format);
@@ -265,15 +271,17 @@ impl Config {
 
     /// Where model weights live.
     /// What the model registry is built from.
-    pub fn models_config(&self) -> ModelsConfig {
+    pub fn models_config(&self) -> anyhow::Result<ModelsConfig> {
         let defaults = ModelsConfig::default();
-        ModelsConfig {
+        let embedding_engine = self.embedding_engine.parse().map_err(|e| anyhow::anyhow!("embedding_engine: {e}"))?;
+        Ok(ModelsConfig {
+            embedding_engine,
             default_chat: self.default_chat_model.clone(),
             default_embedding: self.default_embedding_model.clone(),
             threads: self.model_threads.unwrap_or(defaults.threads),
             context_tokens: self.model_context_tokens,
             entries: self.models.clone(),
-        }
+        })
     }
 
     pub fn models_dir(&self) -> PathBuf {

@@ -74,11 +74,18 @@ where
     }
 }
 
-/// The default local embedder, on `threads` CPU threads.
+/// The configured local embedder engine, on `threads` CPU threads.
 pub fn local_embedder(
-    _config: &Config,
+    config: &Config,
     models_dir: &std::path::Path,
-    _threads: usize,
-) -> anyhow::Result<agentd_models::LocalEmbedder> {
-    Ok(agentd_models::LocalEmbedder::load(models_dir)?)
+    threads: usize,
+) -> anyhow::Result<std::sync::Arc<dyn agentd_models::Embedder>> {
+    use agentd_models::{LocalEmbedder, LocalEmbedderEngine, OnnxEmbedder, OnnxEmbedderOptions};
+    Ok(match config.models_config()?.embedding_engine {
+        LocalEmbedderEngine::Onnx => {
+            let options = OnnxEmbedderOptions { threads, ..Default::default() };
+            std::sync::Arc::new(OnnxEmbedder::load_with(models_dir, options)?)
+        }
+        LocalEmbedderEngine::Candle => std::sync::Arc::new(LocalEmbedder::load(models_dir)?),
+    })
 }

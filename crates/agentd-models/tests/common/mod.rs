@@ -32,15 +32,22 @@ pub fn models_dir() -> PathBuf {
 /// error otherwise: a test that needs the model never silently skips.
 pub fn models_dir_with_minilm() -> PathBuf {
     static FETCHED: OnceLock<PathBuf> = OnceLock::new();
-    FETCHED
-        .get_or_init(|| {
-            let dir = models_dir();
-            if let Err(err) = agentd_models::fetch(&dir, &cache_dir(), &Selection::model("all-minilm-l6-v2")) {
-                panic!("could not fetch all-minilm-l6-v2 for the tests: {err}");
-            }
-            dir
-        })
-        .clone()
+    FETCHED.get_or_init(|| models_dir_with("all-minilm-l6-v2")).clone()
+}
+
+/// The models directory with the int8 MiniLM and the ONNX Runtime library
+/// it needs fetched into it, the same way.
+pub fn models_dir_with_minilm_int8() -> PathBuf {
+    static FETCHED: OnceLock<PathBuf> = OnceLock::new();
+    FETCHED.get_or_init(|| models_dir_with("all-minilm-l6-v2-int8")).clone()
+}
+
+fn models_dir_with(model: &str) -> PathBuf {
+    let dir = models_dir();
+    if let Err(err) = agentd_models::fetch(&dir, &cache_dir(), &Selection::model(model)) {
+        panic!("could not fetch {model} for the tests: {err}");
+    }
+    dir
 }
 
 /// The models directory with `name` fetched into it (once per test binary

@@ -23,8 +23,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use agentd_models::{
-    ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatTemplate, Embedder, LocalChatModel, LocalChatOptions, Sampling,
-    Selection,
+    ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatTemplate, LocalChatModel, LocalChatOptions, Sampling, Selection,
 };
 
 use crate::config::Config;

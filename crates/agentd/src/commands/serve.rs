@@ -22,7 +22,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     tracing::info!(database = store.backend(), bus = bus.backend(), "store and bus ready");
 
     let models_dir = config.models_dir();
-    let models = ModelRegistry::load(&config.models_config(), &models_dir)
+    let models = ModelRegistry::load(&config.models_config()?, &models_dir)
         .await
         .with_context(|| format!("cannot load the default models from {}", models_dir.display()))?;
     tracing::info!(chat = %config.default_chat_model, embedding = %config.default_embedding_model, "models ready");

@@ -59,7 +59,7 @@ pub fn default_models() -> (String, String) {
     FETCHED
         .get_or_init(|| {
             let (models, cache) = shared_models_env();
-            let selection = Selection::parse("all-minilm-l6-v2,smollm2-135m-instruct");
+            let selection = Selection::parse("all-minilm-l6-v2-int8,smollm2-135m-instruct");
             if let Err(err) = agentd_models::fetch(Path::new(&models), Path::new(&cache), &selection) {
                 panic!("could not fetch the default models for the tests: {err}");
             }

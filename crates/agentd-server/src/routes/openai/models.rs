@@ -44,6 +44,7 @@ fn model(info: ModelInfo) -> Model {
     let kind = match info.kind {
         ModelKind::Chat => "chat",
         ModelKind::Embedding => "embedding",
+        ModelKind::Runtime => "runtime",
     };
     Model {
         id: info.name,
