@@ -419,14 +419,14 @@ fn post(addr: &str, key: &str, path: &str, body: &Value) -> anyhow::Result<()> {
 fn print_table(rows: &[Row], threads: usize) {
     println!();
     println!("agentd bench models ({threads} threads)");
-    println!("{:<58} {:>12} {:>12} {:>8}  unit", "measure", "agentd", "reference", "ratio");
+    println!("{:<68} {:>12} {:>12} {:>8}  unit", "measure", "agentd", "reference", "ratio");
     for row in rows {
         let reference = row.reference.map_or("-".to_owned(), |r| format!("{r:.1}"));
         let ratio = row
             .reference
             .map(|r| if row.higher_is_better { row.ours / r } else { r / row.ours })
             .map_or("-".to_owned(), |r| format!("{r:.2}"));
-        println!("{:<58} {:>12.1} {:>12} {:>8}  {}", row.what, row.ours, reference, ratio, row.unit);
+        println!("{:<68} {:>12.1} {:>12} {:>8}  {}", row.what, row.ours, reference, ratio, row.unit);
     }
     println!();
     println!("reference: onnxruntime on the int8 MiniLM (embeddings), llama-cpp-python on the same GGUF (chat);");
