@@ -42,14 +42,6 @@ pub fn models_dir_with_minilm_int8() -> PathBuf {
     FETCHED.get_or_init(|| models_dir_with("all-minilm-l6-v2-int8")).clone()
 }
 
-fn models_dir_with(model: &str) -> PathBuf {
-    let dir = models_dir();
-    if let Err(err) = agentd_models::fetch(&dir, &cache_dir(), &Selection::model(model)) {
-        panic!("could not fetch {model} for the tests: {err}");
-    }
-    dir
-}
-
 /// The models directory with `name` fetched into it (once per test binary
 /// and model). Panics with the fetch error otherwise.
 pub fn models_dir_with(name: &str) -> PathBuf {
