@@ -46,6 +46,8 @@ pub struct LocalEmbedder {
     batcher: BatchingEmbedder,
     dimension: usize,
     max_tokens: usize,
+    /// A second tokenizer, for counting tokens off the inference thread.
+    counter: SentenceTokenizer,
 }
 
 impl LocalEmbedder {
@@ -70,7 +72,8 @@ impl LocalEmbedder {
         let batching = BatchOptions { max_batch: options.max_batch, batch_window: options.batch_window };
         let batcher = BatchingEmbedder::spawn("agentd-embedder", model, tokenizer, batching)
             .map_err(|e| EmbedError::Load { path: dir.clone(), reason: format!("could not start thread: {e}") })?;
-        Ok(LocalEmbedder { batcher, dimension, max_tokens })
+        let counter = SentenceTokenizer::load(&dir, max_tokens)?;
+        Ok(LocalEmbedder { batcher, dimension, max_tokens, counter })
     }
 
     /// What the inference thread has done so far.
@@ -91,6 +94,10 @@ impl Embedder for LocalEmbedder {
 
     fn max_tokens(&self) -> usize {
         self.max_tokens
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        self.counter.tokenize(&[text]).map_or(0, |ids| ids.first().map_or(0, Vec::len))
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {

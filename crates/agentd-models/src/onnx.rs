@@ -79,6 +79,8 @@ pub struct OnnxEmbedder {
     batcher: BatchingEmbedder,
     dimension: usize,
     max_tokens: usize,
+    /// A second tokenizer, for counting tokens off the inference thread.
+    counter: SentenceTokenizer,
 }
 
 impl OnnxEmbedder {
@@ -128,7 +130,8 @@ impl OnnxEmbedder {
         let batching = BatchOptions { max_batch: options.max_batch, batch_window: options.batch_window };
         let batcher = BatchingEmbedder::spawn("agentd-onnx-embedder", engine, tokenizer, batching)
             .map_err(|e| load_err(&dir, format!("could not start thread: {e}")))?;
-        Ok(OnnxEmbedder { batcher, dimension, max_tokens })
+        let counter = SentenceTokenizer::load(&dir, max_tokens)?;
+        Ok(OnnxEmbedder { batcher, dimension, max_tokens, counter })
     }
 
     /// What the inference thread has done so far.
@@ -149,6 +152,10 @@ impl Embedder for OnnxEmbedder {
 
     fn max_tokens(&self) -> usize {
         self.max_tokens
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        self.counter.tokenize(&[text]).map_or(0, |ids| ids.first().map_or(0, Vec::len))
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {

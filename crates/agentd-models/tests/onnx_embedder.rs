@@ -205,3 +205,11 @@ fn loading_from_an_empty_directory_says_how_to_fix_it() {
     let err = OnnxEmbedder::load(empty.path()).err().expect("no model there").to_string();
     assert!(err.contains("model.onnx") && err.contains("agentd models fetch"), "{err}");
 }
+
+#[test]
+fn tokens_are_counted_with_the_model_s_own_tokenizer_and_its_limit() {
+    let embedder = embedder();
+    // [CLS] hello world [SEP]
+    assert_eq!(embedder.count_tokens("hello world"), 4);
+    assert_eq!(embedder.count_tokens(&"word ".repeat(1000)), embedder.max_tokens());
+}
