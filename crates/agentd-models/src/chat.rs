@@ -150,6 +150,9 @@ pub enum ChatError {
     /// The request cannot be served as asked (e.g. the prompt does not fit).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// The model has more requests waiting than it accepts; try again later.
+    #[error("{0}")]
+    Busy(String),
     /// The model (local engine or remote provider) failed.
     #[error("{provider} failed: {message}")]
     Provider { provider: String, message: String },

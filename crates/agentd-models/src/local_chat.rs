@@ -19,7 +19,7 @@
 
 use std::num::NonZeroU32;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use async_trait::async_trait;
@@ -54,12 +54,15 @@ pub struct LocalChatOptions {
     pub context_tokens: u32,
     /// Prompt tokens evaluated per forward pass.
     pub batch_tokens: u32,
+    /// Requests that may wait for the model (one is answered at a time);
+    /// more are refused as busy rather than queued without end.
+    pub max_waiting: usize,
 }
 
 impl Default for LocalChatOptions {
     fn default() -> Self {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        LocalChatOptions { threads, context_tokens: 4096, batch_tokens: 512 }
+        LocalChatOptions { threads, context_tokens: 4096, batch_tokens: 512, max_waiting: 32 }
     }
 }
 
@@ -71,6 +74,8 @@ pub struct LocalChatModel {
     context_tokens: u32,
     jobs: Mutex<mpsc::Sender<Job>>,
     generated: Arc<AtomicU64>,
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
 }
 
 struct Job {
@@ -80,6 +85,17 @@ struct Job {
     /// Declared tools, whose calls are parsed out of the answer.
     tools: Vec<String>,
     events: async_mpsc::Sender<Result<ChatEvent, ChatError>>,
+    /// Counts the job as waiting until the thread takes it up.
+    waiting: Option<Waiting>,
+}
+
+/// One request waiting for the inference thread; stops counting when dropped.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// llama.cpp's process-wide state, set up once.
@@ -125,7 +141,16 @@ impl LocalChatModel {
             .spawn(move || Worker::run(&worker_model, backend, options, queue, ready_tx, counter))
             .map_err(|e| failed(format!("could not start the inference thread: {e}")))?;
         ready_rx.recv().map_err(|_| failed("the inference thread stopped while starting".into()))?.map_err(failed)?;
-        Ok(LocalChatModel { name, template, model, context_tokens, jobs: Mutex::new(jobs), generated })
+        Ok(LocalChatModel {
+            name,
+            template,
+            model,
+            context_tokens,
+            jobs: Mutex::new(jobs),
+            generated,
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: options.max_waiting,
+        })
     }
 
     /// The prompt format this model uses.
@@ -199,6 +224,14 @@ impl ChatModel for LocalChatModel {
         }
         let mut stops: Vec<String> = self.template.stop_texts().iter().map(|s| (*s).to_owned()).collect();
         stops.extend(request.sampling.stop.iter().cloned());
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(ChatError::Busy(format!(
+                "model {} has {} requests waiting; try again shortly",
+                self.name, self.max_waiting
+            )));
+        }
+        let waiting = Some(Waiting(Arc::clone(&self.waiting)));
         let (events, mut receiver) = async_mpsc::channel(EVENT_BUFFER);
         let job = Job {
             prompt,
@@ -206,6 +239,7 @@ impl ChatModel for LocalChatModel {
             stops,
             tools: request.tools.iter().map(|t| t.name.clone()).collect(),
             events,
+            waiting,
         };
         let sent = self.jobs.lock().map_err(|_| self.gone())?.send(job);
         sent.map_err(|_| self.gone())?;
@@ -272,7 +306,8 @@ impl<'m> Worker<'m> {
             generated,
         };
         let _ = ready.send(Ok(()));
-        while let Ok(job) = queue.recv() {
+        while let Ok(mut job) = queue.recv() {
+            job.waiting.take();
             if job.events.is_closed() {
                 continue;
             }

@@ -204,3 +204,48 @@ async fn qwen_calls_a_tool_and_uses_its_result() {
     assert_eq!(followed.finish_reason, Some(FinishReason::Stop), "{followed:?}");
     assert!(followed.text.contains("17"), "{:?}", followed.text);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_beyond_the_waiting_limit_are_refused_as_busy() {
+    // A model of its own: the shared one must not turn busy for the other tests.
+    let path =
+        common::models_dir_with("smollm2-135m-instruct").join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let options = LocalChatOptions { threads: 2, context_tokens: 512, max_waiting: 2, ..Default::default() };
+    let model = tokio::task::spawn_blocking(move || {
+        LocalChatModel::load("smollm2-135m-instruct", &path, ChatTemplate::SmolLm2, options)
+    })
+    .await
+    .unwrap()
+    .expect("loads");
+    let mut accepted = Vec::new();
+    let mut busy = 0;
+    // Enqueueing takes microseconds, answering milliseconds: the queue fills.
+    for _ in 0..10 {
+        match model.chat(ask("Write a poem.", greedy(20))).await {
+            Ok(stream) => accepted.push(stream),
+            Err(ChatError::Busy(message)) => {
+                assert!(message.contains("smollm2-135m-instruct"), "{message}");
+                busy += 1;
+            }
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert!(accepted.len() <= 3, "at most one running and two waiting, got {}", accepted.len());
+    assert!(busy >= 7, "{busy} refused");
+    drop(accepted);
+    // Abandoned requests leave the queue, and the model answers again.
+    let mut waited = 0;
+    loop {
+        match model.chat(ask("Say yes.", greedy(3))).await {
+            Ok(stream) => {
+                assert!(ChatAnswer::collect(stream).await.is_ok());
+                break;
+            }
+            Err(ChatError::Busy(_)) if waited < 100 => {
+                waited += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(other) => panic!("the model did not recover: {other}"),
+        }
+    }
+}

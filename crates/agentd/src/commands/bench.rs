@@ -243,7 +243,8 @@ async fn chat_rows(
     python: Option<&str>,
 ) -> anyhow::Result<Vec<Row>> {
     eprintln!("chat: agentd, {name}…");
-    let options = LocalChatOptions { threads: args.threads, context_tokens: 4096, batch_tokens: 512 };
+    let options =
+        LocalChatOptions { threads: args.threads, context_tokens: 4096, batch_tokens: 512, ..Default::default() };
     let owned = path.to_path_buf();
     let model_name = name.to_owned();
     let model =

@@ -41,6 +41,11 @@ pub(crate) fn registry_error(err: RegistryError) -> ApiError {
 pub(crate) fn chat_error(err: ChatError) -> ApiError {
     match err {
         ChatError::InvalidRequest(message) => ApiError::bad_request("invalid_request", message),
+        ChatError::Busy(message) => {
+            let mut busy = ApiError::unavailable(message);
+            busy.code = "model_busy";
+            busy
+        }
         ChatError::Provider { .. } => {
             tracing::warn!(error = %err, "chat model failed");
             ApiError::new(StatusCode::BAD_GATEWAY, "model_failed", err.to_string())
