@@ -9,8 +9,15 @@ use crate::config::Config;
 
 /// Installs the global subscriber; call once, before logging anything.
 pub fn init(config: &Config) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(&config.log_level)
+    let mut filter = EnvFilter::try_new(&config.log_level)
         .map_err(|e| anyhow::anyhow!("invalid log filter {:?}: {e}", config.log_level))?;
+    // llama.cpp and ONNX Runtime narrate every model load and session set-up
+    // at info level; keep only their warnings unless the filter names them.
+    for quiet in ["llama-cpp-2", "ort"] {
+        if !config.log_level.contains(&format!("{quiet}=")) {
+            filter = filter.add_directive(format!("{quiet}=warn").parse()?);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
