@@ -12,44 +12,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use agentd_models::{Embedder, LocalEmbedder, LocalEmbedderOptions, Manifest};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Sentences {
-    sentences: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Reference {
-    model_sha256: String,
-    max_tokens: usize,
-    vectors: Vec<Vec<f32>>,
-}
-
-fn sentences() -> Vec<String> {
-    serde_json::from_str::<Sentences>(include_str!("data/sentences.json")).unwrap().sentences
-}
-
-fn reference() -> Reference {
-    serde_json::from_str(include_str!("data/minilm_reference.json")).unwrap()
-}
+use common::{assert_unit, cosine, reference, sentences};
 
 /// One embedder per test binary: loading reads 90 MB.
 fn embedder() -> &'static LocalEmbedder {
     static EMBEDDER: OnceLock<LocalEmbedder> = OnceLock::new();
     EMBEDDER.get_or_init(|| LocalEmbedder::load(&common::models_dir_with_minilm()).unwrap())
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (norm(a) * norm(b))
-}
-
-fn assert_unit(v: &[f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use agentd_models::{Embedder, LocalEmbedder, OnnxEmbedder, OnnxEmbedderOptions};
-use serde::Deserialize;
+use common::{assert_unit, cosine, reference, sentences};
 
 /// The least cosine allowed with the reference (agentd requires 0.999).
 /// Measured: 0.9999999 at the least, every sentence (1.0 within f32
@@ -23,41 +23,10 @@ use serde::Deserialize;
 /// for "Why?" and 0.9992 to 0.9997 for the others.
 const MIN_COSINE: f32 = 0.9999;
 
-#[derive(Deserialize)]
-struct Sentences {
-    sentences: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Reference {
-    max_tokens: usize,
-    vectors: Vec<Vec<f32>>,
-}
-
-fn sentences() -> Vec<String> {
-    serde_json::from_str::<Sentences>(include_str!("data/sentences.json")).unwrap().sentences
-}
-
-fn reference() -> Reference {
-    serde_json::from_str(include_str!("data/minilm_reference.json")).unwrap()
-}
-
 /// One embedder per test binary: loading optimises the graph.
 fn embedder() -> &'static OnnxEmbedder {
     static EMBEDDER: OnceLock<OnnxEmbedder> = OnceLock::new();
     EMBEDDER.get_or_init(|| OnnxEmbedder::load(&common::models_dir_with_minilm_int8()).unwrap())
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (norm(a) * norm(b))
-}
-
-fn assert_unit(v: &[f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
 }
 
 #[tokio::test]

@@ -56,3 +56,40 @@ pub fn models_dir_with(name: &str) -> PathBuf {
     }
     dir
 }
+
+/// The fixed sentences the embedders are checked on.
+#[derive(serde::Deserialize)]
+struct Sentences {
+    sentences: Vec<String>,
+}
+
+/// The independent reference's vectors of those sentences
+/// (`tests/reference/minilm_reference.py`).
+#[derive(serde::Deserialize)]
+pub struct Reference {
+    /// The weights the reference was computed from.
+    pub model_sha256: String,
+    pub max_tokens: usize,
+    pub vectors: Vec<Vec<f32>>,
+}
+
+pub fn sentences() -> Vec<String> {
+    serde_json::from_str::<Sentences>(include_str!("../data/sentences.json")).unwrap().sentences
+}
+
+pub fn reference() -> Reference {
+    serde_json::from_str(include_str!("../data/minilm_reference.json")).unwrap()
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+#[track_caller]
+pub fn assert_unit(v: &[f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+}
