@@ -1,0 +1,363 @@
+//! Cutting a parsed document into chunks an embedding model can read.
+//!
+//! A chunk must fit the model's token window, or its tail is silently
+//! ignored when embedded. Within that budget, chunks follow the document's
+//! structure: a heading always starts a new chunk (a passage should not mix
+//! two sections), paragraphs and code blocks are kept whole when they fit,
+//! and only a block too long for one chunk is cut, at word boundaries.
+//! Consecutive chunks of one section overlap by a few tokens, so a sentence
+//! cut at a boundary is still found whole in one of them. Every chunk keeps
+//! its heading path and the byte and character span of the source it came
+//! from, so a citation can point back to the exact place.
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+/// Counts the tokens of a text as the embedding model reads it, without
+/// the model's special markers (`[CLS]`, `[SEP]`).
+pub trait TokenCounter {
+    fn count(&self, text: &str) -> usize;
+}
+
+/// What a block is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockKind {
+    /// A heading of this level (1 is the highest).
+    Heading(u8),
+    Paragraph,
+    Code,
+}
+
+/// A structural piece of a parsed document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub kind: BlockKind,
+    /// The text as it should be embedded and shown.
+    pub text: String,
+    /// Where the block is in the source, in bytes.
+    pub span: Range<usize>,
+}
+
+/// How big chunks are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkOptions {
+    /// Most tokens in a chunk (the model's window minus its markers).
+    pub max_tokens: usize,
+    /// Tokens a chunk repeats from the end of the previous one in the same
+    /// section.
+    pub overlap_tokens: usize,
+}
+
+impl Default for ChunkOptions {
+    fn default() -> Self {
+        ChunkOptions { max_tokens: 254, overlap_tokens: 32 }
+    }
+}
+
+/// A passage ready to embed and index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// Position in the document, from 0.
+    pub position: usize,
+    pub text: String,
+    /// The headings above the chunk, outermost first.
+    pub heading_path: Vec<String>,
+    /// Where the chunk's text is in the source, in bytes and in characters.
+    pub byte_span: Range<usize>,
+    pub char_span: Range<usize>,
+    pub tokens: usize,
+}
+
+/// A piece of text being gathered into a chunk.
+#[derive(Debug, Clone)]
+struct Piece {
+    text: String,
+    span: Range<usize>,
+    tokens: usize,
+}
+
+/// Cuts `blocks` (parsed from `source`) into chunks.
+pub fn chunk_blocks(source: &str, blocks: &[Block], counter: &dyn TokenCounter, options: ChunkOptions) -> Vec<Chunk> {
+    let max = options.max_tokens.max(1);
+    let overlap = options.overlap_tokens.min(max / 2);
+    let mut chunker = Chunker { source, chunks: Vec::new(), headings: Vec::new(), current: Vec::new(), max, overlap };
+    for block in blocks {
+        match block.kind {
+            BlockKind::Heading(level) => {
+                chunker.flush(false);
+                chunker.headings.retain(|(l, _)| *l < level);
+                chunker.headings.push((level, block.text.trim().to_owned()));
+            }
+            BlockKind::Paragraph | BlockKind::Code => {
+                let tokens = counter.count(&block.text);
+                if tokens <= max {
+                    chunker.add(Piece { text: block.text.clone(), span: block.span.clone(), tokens });
+                } else {
+                    for piece in split_block(block, counter, max, overlap) {
+                        chunker.add(piece);
+                    }
+                }
+            }
+        }
+    }
+    chunker.flush(false);
+    chunker.chunks
+}
+
+struct Chunker<'a> {
+    source: &'a str,
+    chunks: Vec<Chunk>,
+    headings: Vec<(u8, String)>,
+    current: Vec<Piece>,
+    max: usize,
+    overlap: usize,
+}
+
+impl Chunker<'_> {
+    fn tokens(&self) -> usize {
+        self.current.iter().map(|p| p.tokens).sum()
+    }
+
+    fn add(&mut self, piece: Piece) {
+        if !self.current.is_empty() && self.tokens() + piece.tokens > self.max {
+            self.flush(true);
+            // The overlap must leave room for the new piece.
+            while !self.current.is_empty() && self.tokens() + piece.tokens > self.max {
+                self.current.remove(0);
+            }
+        }
+        self.current.push(piece);
+    }
+
+    /// Emits the gathered pieces as a chunk; with `keep_overlap`, keeps the
+    /// last pieces (up to the overlap) to start the next one.
+    fn flush(&mut self, keep_overlap: bool) {
+        if self.current.is_empty() {
+            return;
+        }
+        let start = self.current.first().map_or(0, |p| p.span.start);
+        let end = self.current.last().map_or(0, |p| p.span.end);
+        let text = self.current.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n\n");
+        let char_start = self.source[..start].chars().count();
+        let char_end = char_start + self.source[start..end].chars().count();
+        self.chunks.push(Chunk {
+            position: self.chunks.len(),
+            text,
+            heading_path: self.headings.iter().map(|(_, h)| h.clone()).collect(),
+            byte_span: start..end,
+            char_span: char_start..char_end,
+            tokens: self.tokens(),
+        });
+        let mut kept = Vec::new();
+        if keep_overlap {
+            let mut tokens = 0;
+            for piece in self.current.iter().rev() {
+                if tokens + piece.tokens > self.overlap {
+                    break;
+                }
+                tokens += piece.tokens;
+                kept.insert(0, piece.clone());
+            }
+        }
+        self.current = kept;
+    }
+}
+
+/// Cuts a block too long for one chunk into pieces at whitespace, small
+/// enough (a quarter of a chunk, and no more than the overlap) that the
+/// overlap can repeat whole pieces. A single word longer than `max` tokens
+/// becomes a piece of its own, cut at characters.
+fn split_block(block: &Block, counter: &dyn TokenCounter, max: usize, overlap: usize) -> Vec<Piece> {
+    let quarter = max / 4;
+    let target = if overlap > 0 { quarter.min(overlap) } else { quarter }.max(1);
+    let source = &block.text;
+    // The block's text maps onto its span only when it is the source text
+    // itself; otherwise every piece points at the whole block.
+    let exact = block.span.len() == source.len();
+    let mut pieces = Vec::new();
+    let mut start = None::<usize>;
+    let mut end = 0;
+    let mut tokens = 0;
+    let push = |pieces: &mut Vec<Piece>, from: usize, to: usize, tokens: usize| {
+        let span = if exact { block.span.start + from..block.span.start + to } else { block.span.clone() };
+        pieces.push(Piece { text: source[from..to].to_owned(), span, tokens });
+    };
+    for (at, word) in words(source) {
+        let count = counter.count(word);
+        if count > max {
+            if let Some(from) = start.take() {
+                push(&mut pieces, from, end, tokens);
+            }
+            for (from, to) in char_cuts(word, counter, max) {
+                push(&mut pieces, at + from, at + to, counter.count(&word[from..to]));
+            }
+            tokens = 0;
+            continue;
+        }
+        if start.is_some() && tokens + count > target {
+            push(&mut pieces, start.take().unwrap_or(0), end, tokens);
+            tokens = 0;
+        }
+        start.get_or_insert(at);
+        end = at + word.len();
+        tokens += count;
+    }
+    if let Some(from) = start {
+        push(&mut pieces, from, end, tokens);
+    }
+    pieces
+}
+
+/// The words of `text` with their byte offsets.
+fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.split_whitespace().map(move |word| (word.as_ptr() as usize - text.as_ptr() as usize, word))
+}
+
+/// Cuts one huge word into character runs of at most `max` tokens.
+fn char_cuts(word: &str, counter: &dyn TokenCounter, max: usize) -> Vec<(usize, usize)> {
+    let mut cuts = Vec::new();
+    let mut from = 0;
+    while from < word.len() {
+        let mut to = word.len();
+        // Halve until it fits, then grow back in smaller steps.
+        while counter.count(&word[from..to]) > max {
+            let mut mid = from + (to - from) / 2;
+            while !word.is_char_boundary(mid) {
+                mid += 1;
+            }
+            if mid >= to {
+                break;
+            }
+            to = mid;
+        }
+        cuts.push((from, to));
+        from = to;
+    }
+    cuts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One token per whitespace-separated word, as a stand-in tokenizer.
+    struct Words;
+
+    impl TokenCounter for Words {
+        fn count(&self, text: &str) -> usize {
+            text.split_whitespace().map(|w| w.len().div_ceil(10)).sum()
+        }
+    }
+
+    /// Blocks of a Markdown-like text: `#` headings, blank-line paragraphs.
+    fn blocks(source: &str) -> Vec<Block> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        for part in source.split("\n\n") {
+            let trimmed = part.trim();
+            let start = offset + part.find(trimmed).unwrap_or(0);
+            let span = start..start + trimmed.len();
+            offset += part.len() + 2;
+            if trimmed.is_empty() {
+                continue;
+            }
+            let level = trimmed.chars().take_while(|c| *c == '#').count();
+            let kind = if level > 0 { BlockKind::Heading(level as u8) } else { BlockKind::Paragraph };
+            let text = trimmed.trim_start_matches('#').trim().to_owned();
+            let text = if level > 0 { text } else { trimmed.to_owned() };
+            out.push(Block { kind, text, span });
+        }
+        out
+    }
+
+    fn options(max: usize, overlap: usize) -> ChunkOptions {
+        ChunkOptions { max_tokens: max, overlap_tokens: overlap }
+    }
+
+    #[test]
+    fn headings_start_chunks_and_give_their_path() {
+        let source =
+            "# Guide\n\nIntro words here.\n\n## Install\n\nRun the script.\n\n## Use\n\nCall it.\n\n# Other\n\nElse.";
+        let chunks = chunk_blocks(source, &blocks(source), &Words, options(100, 0));
+        let paths: Vec<Vec<String>> = chunks.iter().map(|c| c.heading_path.clone()).collect();
+        assert_eq!(
+            paths,
+            [vec!["Guide"], vec!["Guide", "Install"], vec!["Guide", "Use"], vec!["Other"]]
+                .map(|p| p.into_iter().map(String::from).collect::<Vec<_>>())
+        );
+        assert_eq!(chunks[1].text, "Run the script.");
+        assert_eq!(chunks.iter().map(|c| c.position).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn spans_point_back_to_the_source() {
+        let source = "# Été\n\nPremière phrase ici.\n\nDeuxième phrase là.";
+        let chunks = chunk_blocks(source, &blocks(source), &Words, options(100, 0));
+        assert_eq!(chunks.len(), 1);
+        let chunk = &chunks[0];
+        assert_eq!(&source[chunk.byte_span.clone()], "Première phrase ici.\n\nDeuxième phrase là.");
+        let chars: String = source.chars().skip(chunk.char_span.start).take(chunk.char_span.len()).collect();
+        assert_eq!(chars, "Première phrase ici.\n\nDeuxième phrase là.");
+    }
+
+    #[test]
+    fn paragraphs_are_packed_up_to_the_budget_and_never_beyond() {
+        let paragraphs: Vec<String> = (0..20).map(|i| format!("para{i} one two three four")).collect();
+        let source = paragraphs.join("\n\n");
+        let chunks = chunk_blocks(&source, &blocks(&source), &Words, options(12, 0));
+        assert!(chunks.iter().all(|c| c.tokens <= 12), "{chunks:?}");
+        assert_eq!(chunks.len(), 10, "two five-token paragraphs a chunk");
+        // Nothing is lost: every paragraph is in some chunk.
+        for p in &paragraphs {
+            assert!(chunks.iter().any(|c| c.text.contains(p.as_str())), "{p} missing");
+        }
+    }
+
+    #[test]
+    fn consecutive_chunks_of_a_section_overlap() {
+        let paragraphs: Vec<String> = (0..6).map(|i| format!("p{i} a b")).collect();
+        let source = paragraphs.join("\n\n");
+        let chunks = chunk_blocks(&source, &blocks(&source), &Words, options(9, 3));
+        assert!(chunks.len() >= 2);
+        for pair in chunks.windows(2) {
+            let last_of_first = pair[0].text.rsplit("\n\n").next().unwrap();
+            assert!(pair[1].text.starts_with(last_of_first), "{:?} then {:?}", pair[0].text, pair[1].text);
+            assert!(pair[1].byte_span.start < pair[0].byte_span.end, "the spans overlap too");
+        }
+    }
+
+    #[test]
+    fn a_long_paragraph_is_cut_at_words_with_exact_spans() {
+        let words: Vec<String> = (0..200).map(|i| format!("w{i}")).collect();
+        let source = words.join(" ");
+        let chunks = chunk_blocks(&source, &blocks(&source), &Words, options(40, 8));
+        assert!(chunks.len() > 5);
+        for chunk in &chunks {
+            assert!(chunk.tokens <= 40);
+            assert!(!chunk.text.starts_with(' ') && !chunk.text.ends_with(' '));
+            let first_word = chunk.text.split_whitespace().next().unwrap();
+            assert!(source[chunk.byte_span.clone()].starts_with(first_word));
+        }
+        for word in &words {
+            assert!(chunks.iter().any(|c| c.text.split_whitespace().any(|w| w == word)), "{word} lost");
+        }
+    }
+
+    #[test]
+    fn a_single_enormous_word_is_cut_and_nothing_panics() {
+        let source = "é".repeat(5000);
+        let chunks = chunk_blocks(&source, &blocks(&source), &Words, options(16, 4));
+        assert!(chunks.iter().all(|c| c.tokens <= 16));
+        let total: usize = chunks.iter().map(|c| c.text.chars().count()).sum();
+        assert!(total >= 5000, "every character is in some chunk");
+    }
+
+    #[test]
+    fn empty_input_gives_no_chunks() {
+        assert!(chunk_blocks("", &[], &Words, ChunkOptions::default()).is_empty());
+        let only_headings = "# A\n\n## B";
+        assert!(chunk_blocks(only_headings, &blocks(only_headings), &Words, ChunkOptions::default()).is_empty());
+    }
+}
