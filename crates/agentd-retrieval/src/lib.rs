@@ -7,5 +7,6 @@
 //! tokens rather than a model.
 
 mod chunk;
+pub mod parse;
 
 pub use chunk::{Block, BlockKind, Chunk, ChunkOptions, TokenCounter, chunk_blocks};
