@@ -77,6 +77,8 @@ struct Job {
 pub(crate) struct BatchingEmbedder {
     jobs: mpsc::Sender<Job>,
     counters: Arc<Counters>,
+    /// The thread's tokenizer, copied, for counting tokens on the caller's side.
+    counter: SentenceTokenizer,
 }
 
 impl BatchingEmbedder {
@@ -89,9 +91,15 @@ impl BatchingEmbedder {
     ) -> std::io::Result<BatchingEmbedder> {
         let (jobs, queue) = mpsc::channel();
         let counters = Arc::new(Counters::default());
+        let counter = tokenizer.clone();
         let worker = Worker { engine, tokenizer, queue, options, counters: counters.clone() };
         std::thread::Builder::new().name(name.into()).spawn(move || worker.run())?;
-        Ok(BatchingEmbedder { jobs, counters })
+        Ok(BatchingEmbedder { jobs, counters, counter })
+    }
+
+    /// Tokens the model reads of `text`, markers and truncation included.
+    pub fn count_tokens(&self, text: &str) -> usize {
+        self.counter.tokenize(&[text]).map_or(0, |ids| ids.first().map_or(0, Vec::len))
     }
 
     /// One unit vector per text, in order.

@@ -46,8 +46,6 @@ pub struct LocalEmbedder {
     batcher: BatchingEmbedder,
     dimension: usize,
     max_tokens: usize,
-    /// A second tokenizer, for counting tokens off the inference thread.
-    counter: SentenceTokenizer,
 }
 
 impl LocalEmbedder {
@@ -72,8 +70,7 @@ impl LocalEmbedder {
         let batching = BatchOptions { max_batch: options.max_batch, batch_window: options.batch_window };
         let batcher = BatchingEmbedder::spawn("agentd-embedder", model, tokenizer, batching)
             .map_err(|e| EmbedError::Load { path: dir.clone(), reason: format!("could not start thread: {e}") })?;
-        let counter = SentenceTokenizer::load(&dir, max_tokens)?;
-        Ok(LocalEmbedder { batcher, dimension, max_tokens, counter })
+        Ok(LocalEmbedder { batcher, dimension, max_tokens })
     }
 
     /// What the inference thread has done so far.
@@ -97,7 +94,7 @@ impl Embedder for LocalEmbedder {
     }
 
     fn count_tokens(&self, text: &str) -> usize {
-        self.counter.tokenize(&[text]).map_or(0, |ids| ids.first().map_or(0, Vec::len))
+        self.batcher.count_tokens(text)
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {

@@ -79,8 +79,6 @@ pub struct OnnxEmbedder {
     batcher: BatchingEmbedder,
     dimension: usize,
     max_tokens: usize,
-    /// A second tokenizer, for counting tokens off the inference thread.
-    counter: SentenceTokenizer,
 }
 
 impl OnnxEmbedder {
@@ -130,8 +128,7 @@ impl OnnxEmbedder {
         let batching = BatchOptions { max_batch: options.max_batch, batch_window: options.batch_window };
         let batcher = BatchingEmbedder::spawn("agentd-onnx-embedder", engine, tokenizer, batching)
             .map_err(|e| load_err(&dir, format!("could not start thread: {e}")))?;
-        let counter = SentenceTokenizer::load(&dir, max_tokens)?;
-        Ok(OnnxEmbedder { batcher, dimension, max_tokens, counter })
+        Ok(OnnxEmbedder { batcher, dimension, max_tokens })
     }
 
     /// What the inference thread has done so far.
@@ -155,7 +152,7 @@ impl Embedder for OnnxEmbedder {
     }
 
     fn count_tokens(&self, text: &str) -> usize {
-        self.counter.tokenize(&[text]).map_or(0, |ids| ids.first().map_or(0, Vec::len))
+        self.batcher.count_tokens(text)
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {

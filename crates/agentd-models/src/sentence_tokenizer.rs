@@ -15,6 +15,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 use crate::embed::EmbedError;
 
 /// Turns texts into token ids: `[CLS]`, the text's word pieces, `[SEP]`.
+#[derive(Clone)]
 pub struct SentenceTokenizer {
     tokenizer: Tokenizer,
     pad_id: u32,
