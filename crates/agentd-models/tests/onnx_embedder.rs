@@ -65,46 +65,22 @@ async fn padding_does_not_change_vectors() {
 
 #[tokio::test]
 async fn describes_itself() {
-    let e = embedder();
-    assert_eq!(e.model_name(), "all-minilm-l6-v2", "the vectors are those of the F32 model");
-    assert_eq!(e.dimension(), 384);
-    assert_eq!(e.max_tokens(), 256);
+    common::check_describes_minilm(embedder());
 }
 
 #[tokio::test]
-async fn an_empty_batch_gives_no_vectors() {
-    assert!(embedder().embed(&[]).await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn an_empty_string_gives_a_unit_vector() {
-    let v = embedder().embed_one("").await.unwrap();
-    assert_eq!(v.len(), 384);
-    assert_unit(&v);
+async fn empty_inputs_give_no_vectors_or_a_unit_vector() {
+    common::check_empty_inputs(embedder()).await;
 }
 
 #[tokio::test]
 async fn text_beyond_the_limit_is_truncated() {
-    let long: String = (0..3000).map(|i| format!("word{i} ")).collect();
-    let longer = format!("{long} and a different ending that only a model reading everything would see");
-    let vectors = embedder().embed(&[long.clone(), longer, "a short one".into()]).await.unwrap();
-    assert_unit(&vectors[0]);
-    let cos = cosine(&vectors[0], &vectors[1]);
-    assert!(cos >= 0.9999, "text past the first 256 tokens changed the vector (cosine {cos})");
-    let short = embedder().embed_one("word0 word1").await.unwrap();
-    assert!(cosine(&short, &vectors[0]) < 0.99, "the long text was cut far too early");
-    let alone = embedder().embed_one("a short one").await.unwrap();
-    assert!(cosine(&alone, &vectors[2]) >= 0.9999, "a short text next to long ones was changed");
+    common::check_truncation(embedder()).await;
 }
 
 #[tokio::test]
 async fn similar_sentences_are_closer_than_unrelated_ones() {
-    let texts: Vec<String> =
-        ["A man is playing a guitar.", "Someone plays an instrument on stage.", "The stock market fell today."]
-            .map(String::from)
-            .to_vec();
-    let v = embedder().embed(&texts).await.unwrap();
-    assert!(cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]) + 0.2);
+    common::check_similarity(embedder()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -93,3 +93,43 @@ pub fn assert_unit(v: &[f32]) {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
 }
+
+/// What every MiniLM engine must say of itself.
+pub fn check_describes_minilm(e: &dyn agentd_models::Embedder) {
+    assert_eq!(e.model_name(), "all-minilm-l6-v2", "both engines give the F32 model's vectors");
+    assert_eq!(e.dimension(), 384);
+    assert_eq!(e.max_tokens(), 256);
+}
+
+/// An empty batch gives nothing; an empty string still a unit vector.
+pub async fn check_empty_inputs(e: &dyn agentd_models::Embedder) {
+    assert!(e.embed(&[]).await.unwrap().is_empty());
+    let v = e.embed_one("").await.unwrap();
+    assert_eq!(v.len(), 384);
+    assert_unit(&v);
+}
+
+/// Text past the token limit is ignored, and a short text batched with long
+/// ones is embedded as if alone.
+pub async fn check_truncation(e: &dyn agentd_models::Embedder) {
+    let long: String = (0..3000).map(|i| format!("word{i} ")).collect();
+    let longer = format!("{long} and a different ending that only a model reading everything would see");
+    let vectors = e.embed(&[long.clone(), longer, "a short one".into()]).await.unwrap();
+    assert_unit(&vectors[0]);
+    let cos = cosine(&vectors[0], &vectors[1]);
+    assert!(cos >= 0.9999, "text past the first 256 tokens changed the vector (cosine {cos})");
+    let short = e.embed_one("word0 word1").await.unwrap();
+    assert!(cosine(&short, &vectors[0]) < 0.99, "the long text was cut far too early");
+    let alone = e.embed_one("a short one").await.unwrap();
+    assert!(cosine(&alone, &vectors[2]) >= 0.9999, "a short text next to long ones was changed");
+}
+
+/// Meaning, roughly: paraphrases are closer than unrelated sentences.
+pub async fn check_similarity(e: &dyn agentd_models::Embedder) {
+    let texts: Vec<String> =
+        ["A man is playing a guitar.", "Someone plays an instrument on stage.", "The stock market fell today."]
+            .map(String::from)
+            .to_vec();
+    let v = e.embed(&texts).await.unwrap();
+    assert!(cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]) + 0.2);
+}
