@@ -132,7 +132,10 @@ impl Store {
                 let mut options = PgConnectOptions::from_str(url)?;
                 if let Some(schema) = schema {
                     ensure_schema(&options, schema).await?;
-                    options = options.options([("search_path", schema.as_str())]);
+                    // `public` after it: extensions (pgvector's type and
+                    // operators) live there for every schema.
+                    let search_path = format!("\"{schema}\", public");
+                    options = options.options([("search_path", search_path.as_str())]);
                 }
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections)

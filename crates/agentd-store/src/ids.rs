@@ -81,3 +81,37 @@ id_type!(
     /// One audit log entry.
     AuditId
 );
+id_type!(
+    /// An uploaded document.
+    DocumentId
+);
+id_type!(
+    /// A job of the durable queue.
+    JobId
+);
+
+/// A chunk of a document: a number, because it is also the chunk's key in
+/// the vector and keyword indexes, which key entries by integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+#[serde(transparent)]
+#[sqlx(transparent)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChunkId(pub i64);
+
+impl ChunkId {
+    /// The key the indexes use (chunk ids are positive).
+    pub fn key(self) -> u64 {
+        self.0 as u64
+    }
+
+    /// The chunk with this index key.
+    pub fn from_key(key: u64) -> Self {
+        ChunkId(key as i64)
+    }
+}
+
+impl fmt::Display for ChunkId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}

@@ -18,6 +18,7 @@ pub mod bus;
 mod db;
 mod error;
 mod ids;
+mod knowledge;
 mod records;
 mod repos;
 #[cfg(feature = "testing")]
@@ -26,9 +27,16 @@ pub mod testing;
 pub use bus::{Bus, BusError, Cache, RateDecision, RateLimiter, RateQuota};
 pub use db::{DatabaseTarget, PoolStats, Store, redact_url};
 pub use error::StoreError;
-pub use ids::{ApiKeyId, AuditId, MessageId, SessionId, TenantId, UserId};
+pub use ids::{ApiKeyId, AuditId, ChunkId, DocumentId, JobId, MessageId, SessionId, TenantId, UserId};
+pub use knowledge::{
+    AddedDocument, ChunkChange, Document, DocumentReplacement, DocumentStatus, IndexableChunk, Job, JobStatus,
+    NewChunk, NewDocument, NewJob, StoredChunk, vector_from_bytes, vector_to_bytes,
+};
 pub use records::{
     ApiKey, AuditEntry, Message, MessageRole, NewApiKey, NewAuditEntry, NewMessage, NewSession, NewUser, Page, Role,
     Session, Tenant, User,
 };
-pub use repos::{ApiKeys, Audit, Sessions, Tenants, Users};
+pub use repos::{
+    ApiKeys, Audit, ChunkReplacement, Chunks, Documents, EmbeddingCache, Jobs, Sessions, Tenants, Users, Vectors,
+    content_hash,
+};

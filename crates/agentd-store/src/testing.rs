@@ -5,9 +5,10 @@
 //! seeing each other. The real servers are required: if PostgreSQL or Redis
 //! is down these helpers fail loudly rather than skip.
 //!
-//! `AGENTD_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`)
-//! and `AGENTD_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) say where
-//! the servers are.
+//! `AGENTD_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`),
+//! `AGENTD_TEST_PGVECTOR_URL` (default `postgres://postgres@127.0.0.1:55432/postgres`,
+//! the server `scripts/pgvector-server` starts) and `AGENTD_TEST_REDIS_URL`
+//! (default `redis://127.0.0.1:6379`) say where the servers are.
 
 use std::path::PathBuf;
 
@@ -18,11 +19,18 @@ use crate::{Bus, DatabaseTarget, Store};
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// A PostgreSQL server with the pgvector extension (`scripts/pgvector-server`).
+    PgVector,
 }
 
 /// The PostgreSQL server tests use.
 pub fn postgres_url() -> String {
     std::env::var("AGENTD_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// The PostgreSQL server with pgvector that tests use.
+pub fn pgvector_url() -> String {
+    std::env::var("AGENTD_TEST_PGVECTOR_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/postgres".into())
 }
 
 /// The Redis server tests use.
@@ -51,9 +59,9 @@ impl TestStore {
                 let path = std::env::temp_dir().join(format!("agentd-test-{unique}.db"));
                 (DatabaseTarget::Sqlite { path: path.clone() }, Cleanup::File(path))
             }
-            Backend::Postgres => {
+            Backend::Postgres | Backend::PgVector => {
                 let schema = format!("agentd_test_{unique}");
-                let url = postgres_url();
+                let url = if backend == Backend::PgVector { pgvector_url() } else { postgres_url() };
                 (
                     DatabaseTarget::Postgres { url: url.clone(), schema: Some(schema.clone()) },
                     Cleanup::Schema { url, schema },

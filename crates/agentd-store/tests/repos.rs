@@ -8,6 +8,9 @@
 use std::collections::HashSet;
 use std::str::FromStr;
 
+#[macro_use]
+mod common;
+
 use agentd_store::testing::{Backend, TestStore};
 use agentd_store::{
     ApiKey, DatabaseTarget, MessageRole, NewApiKey, NewAuditEntry, NewMessage, NewSession, NewUser, Role, Session,
@@ -16,40 +19,6 @@ use agentd_store::{
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use uuid::Uuid;
-
-/// Turns `case_name, |store| { ... }` into a module `case_name` with one test
-/// per backend; the body gets `store: &TestStore` (which derefs to `Store`)
-/// and returns `anyhow::Result<()>`.
-macro_rules! on_both_backends {
-    ($name:ident, |$store:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            async fn case($store: &TestStore) -> anyhow::Result<()> $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() -> anyhow::Result<()> {
-                case(&TestStore::new(Backend::Sqlite).await).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() -> anyhow::Result<()> {
-                case(&TestStore::new(Backend::Postgres).await).await
-            }
-        }
-    };
-}
-
-/// Asserts that `$result` is an `Err` matching `$pattern`.
-macro_rules! assert_err {
-    ($result:expr, $pattern:pat) => {
-        match $result {
-            Err($pattern) => {}
-            other => panic!("expected Err({}), got {other:?}", stringify!($pattern)),
-        }
-    };
-}
 
 // ---- fixtures -------------------------------------------------------------
 

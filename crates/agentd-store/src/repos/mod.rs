@@ -6,15 +6,25 @@
 
 mod api_keys;
 mod audit;
+mod chunks;
+mod documents;
+mod embedding_cache;
+mod jobs;
 mod sessions;
 mod tenants;
 mod users;
+mod vectors;
 
 pub use api_keys::ApiKeys;
 pub use audit::Audit;
+pub use chunks::{ChunkReplacement, Chunks};
+pub use documents::{Documents, content_hash};
+pub use embedding_cache::EmbeddingCache;
+pub use jobs::Jobs;
 pub use sessions::Sessions;
 pub use tenants::Tenants;
 pub use users::Users;
+pub use vectors::Vectors;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
@@ -45,7 +55,44 @@ impl Store {
     pub fn audit(&self) -> Audit<'_> {
         Audit { store: self }
     }
+
+    /// Uploaded documents and their bytes.
+    pub fn documents(&self) -> Documents<'_> {
+        Documents { store: self }
+    }
+
+    /// Chunks of documents and the change log indexes follow.
+    pub fn chunks(&self) -> Chunks<'_> {
+        Chunks { store: self }
+    }
+
+    /// Embeddings by text hash.
+    pub fn embedding_cache(&self) -> EmbeddingCache<'_> {
+        EmbeddingCache { store: self }
+    }
+
+    /// Chunk vectors for pgvector (PostgreSQL with the extension only).
+    pub fn vectors(&self) -> Vectors<'_> {
+        Vectors { store: self }
+    }
+
+    /// The durable job queue.
+    pub fn jobs(&self) -> Jobs<'_> {
+        Jobs { store: self }
+    }
 }
+
+/// Makes the transaction `$tx` the only writer of the chunk change log
+/// until it ends, so log entries are numbered in commit order (PostgreSQL;
+/// SQLite has a single writer anyway). Take it before any other lock.
+macro_rules! lock_change_log {
+    ($backend:expr, $tx:ident) => {
+        if $backend == "postgres" {
+            sqlx::query("SELECT pg_advisory_xact_lock(7386010417)").execute(&mut *$tx).await?;
+        }
+    };
+}
+pub(crate) use lock_change_log;
 
 /// The most rows one page may hold, whatever the caller asks for.
 pub const MAX_PAGE: u32 = 200;

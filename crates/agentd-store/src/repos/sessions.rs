@@ -175,8 +175,16 @@ impl Sessions<'_> {
                         tx.commit().await?;
                         Ok(Some(message))
                     }
-                    Ok(None) => Err(StoreError::NotFound("session")),
-                    Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Ok(None),
+                    Ok(None) => {
+                        // Explicitly: a dropped transaction stays open
+                        // until its connection is next used.
+                        tx.rollback().await?;
+                        Err(StoreError::NotFound("session"))
+                    }
+                    Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                        tx.rollback().await?;
+                        Ok(None)
+                    }
                     Err(e) => Err(StoreError::Database(e)),
                 }
             });
