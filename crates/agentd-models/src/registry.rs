@@ -176,6 +176,16 @@ impl ModelRegistry {
     /// The registry `config` describes, with the local models of
     /// `models_dir`. The two defaults are loaded before this returns.
     pub async fn load(config: &ModelsConfig, models_dir: &Path) -> Result<ModelRegistry, RegistryError> {
+        let registry = Self::describe(config, models_dir)?;
+        registry.chat(None).await?;
+        registry.embedder(None).await?;
+        Ok(registry)
+    }
+
+    /// The registry `config` describes, loading nothing until first use:
+    /// for commands that need one model of many (ingestion needs only the
+    /// embedder).
+    pub fn describe(config: &ModelsConfig, models_dir: &Path) -> Result<ModelRegistry, RegistryError> {
         let mut registry = ModelRegistry::empty(&config.default_chat, &config.default_embedding);
         let local = LocalChatOptions {
             threads: config.threads.max(1),
@@ -211,8 +221,6 @@ impl ModelRegistry {
         for entry in &config.entries {
             registry.add_configured(entry, models_dir, local)?;
         }
-        registry.chat(None).await?;
-        registry.embedder(None).await?;
         Ok(registry)
     }
 
