@@ -92,7 +92,7 @@ pub fn chunk_blocks(source: &str, blocks: &[Block], counter: &dyn TokenCounter, 
             }
             BlockKind::Paragraph | BlockKind::Code => {
                 let tokens = counter.count(&block.text);
-                if tokens <= max {
+                if tokens <= max && block.text.len() <= max * MAX_BYTES_PER_TOKEN {
                     chunker.add(Piece { text: block.text.clone(), span: block.span.clone(), tokens });
                 } else {
                     for piece in split_block(block, counter, max, overlap) {
@@ -120,11 +120,22 @@ impl Chunker<'_> {
         self.current.iter().map(|p| p.tokens).sum()
     }
 
+    fn bytes(&self) -> usize {
+        self.current.iter().map(|p| p.text.len()).sum()
+    }
+
+    /// Whether `piece` still fits: in tokens, and in bytes (a tokenizer that
+    /// reads a long run of symbols as one unknown token must not make a
+    /// chunk of megabytes).
+    fn fits(&self, piece: &Piece) -> bool {
+        self.tokens() + piece.tokens <= self.max && self.bytes() + piece.text.len() <= self.max * MAX_BYTES_PER_TOKEN
+    }
+
     fn add(&mut self, piece: Piece) {
-        if !self.current.is_empty() && self.tokens() + piece.tokens > self.max {
+        if !self.current.is_empty() && !self.fits(&piece) {
             self.flush(true);
             // The overlap must leave room for the new piece.
-            while !self.current.is_empty() && self.tokens() + piece.tokens > self.max {
+            while !self.current.is_empty() && !self.fits(&piece) {
                 self.current.remove(0);
             }
         }
@@ -186,7 +197,7 @@ fn split_block(block: &Block, counter: &dyn TokenCounter, max: usize, overlap: u
     };
     for (at, word) in words(source) {
         let count = counter.count(word);
-        if count > max {
+        if count > max || word.len() > max * MAX_BYTES_PER_TOKEN {
             if let Some(from) = start.take() {
                 push(&mut pieces, from, end, tokens);
             }
@@ -216,11 +227,25 @@ fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 /// Cuts one huge word into character runs of at most `max` tokens.
+/// Bytes a single token spans at most, for cutting words without spaces.
+const MAX_BYTES_PER_TOKEN: usize = 16;
+
 fn char_cuts(word: &str, counter: &dyn TokenCounter, max: usize) -> Vec<(usize, usize)> {
+    // No token is longer than this many bytes times `max`, so a cut never
+    // needs to look further: each cut costs the same however long the word
+    // (a multi-megabyte base64 blob stays linear), and a tokenizer that
+    // reads an overlong word as one unknown token cannot make one huge piece.
+    let window = max.saturating_mul(MAX_BYTES_PER_TOKEN).max(MAX_BYTES_PER_TOKEN);
     let mut cuts = Vec::new();
     let mut from = 0;
     while from < word.len() {
-        let mut to = word.len();
+        let mut to = word.len().min(from + window);
+        while !word.is_char_boundary(to) {
+            to -= 1;
+        }
+        if to == from {
+            to = from + word[from..].chars().next().map_or(1, char::len_utf8);
+        }
         // Halve until it fits, then grow back in smaller steps.
         while counter.count(&word[from..to]) > max {
             let mut mid = from + (to - from) / 2;
@@ -359,5 +384,33 @@ mod tests {
         assert!(chunk_blocks("", &[], &Words, ChunkOptions::default()).is_empty());
         let only_headings = "# A\n\n## B";
         assert!(chunk_blocks(only_headings, &blocks(only_headings), &Words, ChunkOptions::default()).is_empty());
+    }
+
+    /// Reads any run of non-spaces as one token, as WordPiece does with an
+    /// overlong word ([UNK]).
+    struct OneTokenWords;
+
+    impl TokenCounter for OneTokenWords {
+        fn count(&self, text: &str) -> usize {
+            text.split_whitespace().count()
+        }
+    }
+
+    #[test]
+    fn a_huge_word_is_cut_in_linear_time_and_bounded_pieces() {
+        let word = "QUJD".repeat(500_000); // 2 MB without a space
+        let source = format!("# Blob\n\n{word}\n");
+        let blocks = blocks(&source);
+        let options = ChunkOptions { max_tokens: 64, overlap_tokens: 8 };
+        for counter in [&Words as &dyn TokenCounter, &OneTokenWords] {
+            let chunks = chunk_blocks(&source, &blocks, counter, options);
+            assert!(chunks.len() >= word.len() / (64 * MAX_BYTES_PER_TOKEN));
+            assert!(chunks.iter().all(|c| c.text.len() <= 64 * MAX_BYTES_PER_TOKEN), "chunks stay bounded");
+            // Together the chunks cover the word, with no gap.
+            let start = source.find(&word).unwrap_or_default();
+            assert_eq!(chunks[0].byte_span.start, start);
+            assert_eq!(chunks[chunks.len() - 1].byte_span.end, start + word.len());
+            assert!(chunks.windows(2).all(|w| w[1].byte_span.start <= w[0].byte_span.end));
+        }
     }
 }

@@ -1,44 +1,16 @@
-//! Parsers: a document's bytes in, its structural [`Block`]s out.
+//! Markdown: CommonMark (with tables and strikethrough) through a real
+//! parser.
 //!
-//! Each block keeps the span of the source it came from, so chunks (and the
-//! citations built on them) can point back to the exact place. Plain text
-//! is split at blank lines; Markdown through a CommonMark parser, keeping
-//! headings as structure, code blocks whole, and list items, table rows and
-//! quotes as the paragraphs they read as.
+//! Headings are kept as structure, code blocks whole, and list items, table
+//! rows and quotes become the paragraphs they read as. Emphasis and links
+//! are dropped to their text; each block spans its Markdown source, markup
+//! included, so a citation shows the passage as written.
 
 use std::ops::Range;
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 use crate::chunk::{Block, BlockKind};
-
-/// Plain text: one paragraph per run of non-blank lines.
-pub fn plain_text(source: &str) -> Vec<Block> {
-    let mut blocks = Vec::new();
-    let mut start = None::<usize>;
-    let mut end = 0;
-    let mut offset = 0;
-    for line in source.split_inclusive('\n') {
-        let content = line.trim_end_matches(['\n', '\r']);
-        if content.trim().is_empty() {
-            if let Some(from) = start.take() {
-                blocks.push(paragraph(source, from..end));
-            }
-        } else {
-            start.get_or_insert(offset + (content.len() - content.trim_start().len()));
-            end = offset + content.trim_end().len();
-        }
-        offset += line.len();
-    }
-    if let Some(from) = start {
-        blocks.push(paragraph(source, from..end));
-    }
-    blocks
-}
-
-fn paragraph(source: &str, span: Range<usize>) -> Block {
-    Block { kind: BlockKind::Paragraph, text: source[span.clone()].to_owned(), span }
-}
 
 /// A block being read from Markdown events.
 struct Open {
@@ -113,16 +85,6 @@ pub fn markdown(source: &str) -> Vec<Block> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plain_text_paragraphs_keep_their_exact_spans() {
-        let source = "  First line\nstill first.\n\n\r\nSecond é.\n\n\n";
-        let blocks = plain_text(source);
-        assert_eq!(blocks.len(), 2);
-        assert_eq!(blocks[0].text, "First line\nstill first.");
-        assert_eq!(&source[blocks[1].span.clone()], "Second é.");
-        assert!(plain_text("").is_empty() && plain_text("\n \n\t\n").is_empty());
-    }
 
     #[test]
     fn markdown_keeps_headings_paragraphs_code_and_lists() {
