@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use agentd_models::ModelRegistry;
+use agentd_retrieval::Knowledge;
 use agentd_store::{Bus, Store};
 
 use crate::auth::jwt::JwtKeys;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Chat models and embedders by name.
     pub models: Arc<ModelRegistry>,
+    /// Documents and search; `None` when not enabled (their routes answer 503).
+    pub knowledge: Option<Arc<Knowledge>>,
     pub(crate) jwt: Arc<JwtKeys>,
 }
 
@@ -26,12 +29,18 @@ impl AppState {
     pub fn new(store: Store, bus: Bus, config: ServerConfig) -> Self {
         let jwt = Arc::new(JwtKeys::new(&config.jwt_secret, config.jwt_ttl));
         let models = Arc::new(ModelRegistry::empty("", ""));
-        AppState { store, bus, config: Arc::new(config), models, jwt }
+        AppState { store, bus, config: Arc::new(config), models, knowledge: None, jwt }
     }
 
     /// The same state serving `models`.
     pub fn with_models(mut self, models: Arc<ModelRegistry>) -> Self {
         self.models = models;
+        self
+    }
+
+    /// The same state serving documents and search through `knowledge`.
+    pub fn with_knowledge(mut self, knowledge: Arc<Knowledge>) -> Self {
+        self.knowledge = Some(knowledge);
         self
     }
 }

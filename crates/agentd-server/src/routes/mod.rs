@@ -5,14 +5,17 @@
 //! [`crate::auth::authenticate`].
 
 pub mod audit_log;
+pub mod documents;
 pub mod health;
 pub mod keys;
 pub mod me;
 pub mod openai;
+pub mod search;
 pub mod sessions;
 pub mod token;
 pub mod users;
 
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use serde::Deserialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -33,6 +36,7 @@ use crate::state::AppState;
         (name = "users", description = "Users of the tenant (admins)"),
         (name = "sessions", description = "Conversations and their messages"),
         (name = "audit", description = "The tenant's audit log (admins)"),
+        (name = "documents", description = "Documents, their ingestion jobs, and search"),
         (name = "models", description = "OpenAI-compatible models, embeddings and chat completions"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -77,6 +81,11 @@ impl PageQuery {
 
 /// Every `/v1` route, with the OpenAPI operations they declare.
 pub fn v1(state: AppState) -> OpenApiRouter<AppState> {
+    // Uploads may be larger than the JSON bodies every other route takes.
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(documents::upload_documents))
+        .routes(routes!(documents::replace_document))
+        .layer(DefaultBodyLimit::max(state.config.upload_body_limit));
     let protected = OpenApiRouter::new()
         .routes(routes!(me::me))
         .routes(routes!(keys::create_key, keys::list_keys))
@@ -90,6 +99,11 @@ pub fn v1(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(openai::models::get_model))
         .routes(routes!(openai::embeddings::create_embeddings))
         .routes(routes!(openai::chat::create_chat_completion))
+        .routes(routes!(documents::list_documents))
+        .routes(routes!(documents::get_document, documents::delete_document))
+        .routes(routes!(documents::get_job))
+        .routes(routes!(search::search))
+        .merge(uploads)
         .layer(middleware::from_fn_with_state(state, crate::auth::authenticate));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(token::issue_token))

@@ -120,6 +120,26 @@ impl TestApp {
         TestApp { db, state, router }
     }
 
+    /// `backend`, in-process bus, with documents and search on a
+    /// bag-of-words embedder and in-memory indexes. Jobs run when a test
+    /// calls [`TestApp::run_jobs`].
+    pub async fn with_knowledge(backend: Backend, config: ServerConfig) -> Self {
+        let db = TestStore::new(backend).await;
+        let embedder = std::sync::Arc::new(agentd_models::HashedWordsEmbedder::new(128));
+        let knowledge = agentd_retrieval::Knowledge::open(db.store.clone(), embedder, Default::default())
+            .await
+            .expect("knowledge opens");
+        let state = AppState::new(db.store.clone(), Bus::in_process(), config).with_knowledge(knowledge);
+        let router = agentd_server::app(state.clone());
+        TestApp { db, state, router }
+    }
+
+    /// Runs every due ingestion job to its end.
+    pub async fn run_jobs(&self) {
+        let knowledge = self.state.knowledge.as_ref().expect("an app with knowledge");
+        knowledge.worker(0).drain().await.expect("jobs run");
+    }
+
     /// The store the app runs on.
     pub fn store(&self) -> &Store {
         &self.db.store
@@ -253,6 +273,26 @@ impl Req {
     /// A JSON body with its content type.
     pub fn json(self, body: &Value) -> Self {
         self.raw(Some("application/json"), serde_json::to_vec(body).expect("serialisable"))
+    }
+
+    /// A `multipart/form-data` body of `(field, file name, bytes)` parts
+    /// (no file name: a plain field).
+    pub fn multipart(self, parts: &[(&str, Option<&str>, &[u8])]) -> Self {
+        let boundary = "agentd-test-boundary-7d41";
+        let mut body = Vec::new();
+        for (field, file_name, bytes) in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            let disposition = match file_name {
+                Some(name) => format!("Content-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n"),
+                None => format!("Content-Disposition: form-data; name=\"{field}\"\r\n"),
+            };
+            body.extend_from_slice(disposition.as_bytes());
+            body.extend_from_slice(b"\r\n");
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        self.raw(Some(&format!("multipart/form-data; boundary={boundary}")), body)
     }
 
     /// Arbitrary body bytes, with a content type when given.
