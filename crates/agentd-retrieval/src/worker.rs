@@ -18,6 +18,9 @@ use tokio::sync::{Notify, watch};
 
 use crate::ingest::{DocumentOutcome, IngestError, Ingestor};
 
+/// How often a job's progress is written while a document is embedded.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
 /// The job kind of document ingestion.
 pub const INGEST_JOB: &str = "ingest";
 
@@ -212,23 +215,37 @@ impl Worker {
             if lost.load(Ordering::Relaxed) {
                 return Err(IngestError::LeaseLost);
             }
-            let mut last_report = Instant::now();
+            // The pipeline reports progress synchronously; a task writes
+            // the latest figure to the store at most twice a second, so a
+            // long document shows its progress while it is embedded.
+            let (report, mut reports) = watch::channel((done_before, total_before));
+            let reporter = {
+                let (store, job_id, name, lease) = (store.clone(), job.id, self.name.clone(), self.options.lease);
+                tokio::spawn(async move {
+                    let mut written: Option<Instant> = None;
+                    while reports.changed().await.is_ok() {
+                        let (done, total) = *reports.borrow_and_update();
+                        if written.is_some_and(|at| at.elapsed() < PROGRESS_EVERY) {
+                            continue;
+                        }
+                        written = Some(Instant::now());
+                        let _ = store.jobs().progress(job_id, &name, done as i64, total as i64, lease).await;
+                    }
+                })
+            };
             let (mut doc_done, mut doc_total) = (0, 0);
-            let mut pending = None;
             let mut progress = |done: usize, total: usize| {
                 doc_done = done;
                 doc_total = total;
-                if last_report.elapsed() >= Duration::from_millis(500) || done == total {
-                    last_report = Instant::now();
-                    pending = Some((done_before + done, total_before + total));
-                }
+                let _ = report.send((done_before + done, total_before + total));
             };
             let lease = Some((job.id, self.name.as_str()));
             let outcome =
                 self.ingestor.ingest(job.tenant_id, document.id, document.version, lease, &mut progress).await;
-            if let Some((done, total)) = pending.take() {
-                let _ = store.jobs().progress(job.id, &self.name, done as i64, total as i64, self.options.lease).await;
-            }
+            // With the sender gone the reporter ends after any write in
+            // flight, which the final figure below then follows.
+            drop(report);
+            let _ = reporter.await;
             match outcome? {
                 DocumentOutcome::Ready { chunks } => {
                     tracing::info!(document = %document.id, chunks, "document ready");
