@@ -42,6 +42,7 @@ pub struct Config {
     /// A tracing filter such as `info` or `agentd=debug,tower_http=info`.
     pub log_level: String,
     pub limits: Limits,
+    pub retrieval: Retrieval,
     pub rate_limit: RateLimit,
     pub auth: Auth,
     /// Origins allowed by CORS; `["*"]` for any, empty for none.
@@ -72,6 +73,34 @@ pub struct Limits {
     pub json_body_bytes: usize,
     pub upload_body_bytes: usize,
     pub request_timeout_secs: u64,
+}
+
+/// Documents, ingestion and search.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retrieval {
+    /// Ingestion workers inside `agentd serve` (0: leave ingestion to
+    /// `agentd worker` processes).
+    pub workers: usize,
+    /// The largest document accepted, in bytes (uploads are also bounded
+    /// by `limits.upload_body_bytes`).
+    pub max_document_bytes: usize,
+    /// Most tokens of a chunk (capped by the embedding model's window).
+    pub chunk_tokens: usize,
+    /// Tokens a chunk repeats from the previous one.
+    pub chunk_overlap_tokens: usize,
+    /// Attempts an ingestion job gets before it is dead.
+    pub job_attempts: u32,
+    /// Seconds a worker's claim on a job holds without a heartbeat (it
+    /// beats every third of that): how soon another worker retries the job
+    /// of one that died.
+    pub job_lease_secs: u64,
+    /// HNSW: neighbours per node ("M").
+    pub hnsw_connectivity: usize,
+    /// HNSW: candidates while inserting ("efConstruction").
+    pub hnsw_expansion_add: usize,
+    /// HNSW: candidates while searching ("ef").
+    pub hnsw_expansion_search: usize,
 }
 
 /// Per-caller rate limit; `per_second = 0` turns it off.
@@ -109,6 +138,7 @@ impl Default for Config {
             log_format: "text".into(),
             log_level: "info".into(),
             limits: Limits::default(),
+            retrieval: Retrieval::default(),
             rate_limit: RateLimit::default(),
             auth: Auth::default(),
             cors_origins: Vec::new(),
@@ -125,7 +155,23 @@ impl Default for Config {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { json_body_bytes: 1024 * 1024, upload_body_bytes: 10 * 1024 * 1024, request_timeout_secs: 300 }
+        Limits { json_body_bytes: 1024 * 1024, upload_body_bytes: 64 * 1024 * 1024, request_timeout_secs: 300 }
+    }
+}
+
+impl Default for Retrieval {
+    fn default() -> Self {
+        Retrieval {
+            workers: 1,
+            max_document_bytes: 64 * 1024 * 1024,
+            chunk_tokens: 254,
+            chunk_overlap_tokens: 32,
+            job_attempts: 5,
+            job_lease_secs: 60,
+            hnsw_connectivity: 16,
+            hnsw_expansion_add: 128,
+            hnsw_expansion_search: 64,
+        }
     }
 }
 
@@ -232,6 +278,9 @@ impl Config {
         parse(env, "AGENTD_JSON_BODY_LIMIT", &mut self.limits.json_body_bytes)?;
         parse(env, "AGENTD_UPLOAD_BODY_LIMIT", &mut self.limits.upload_body_bytes)?;
         parse(env, "AGENTD_REQUEST_TIMEOUT_SECS", &mut self.limits.request_timeout_secs)?;
+        parse(env, "AGENTD_INGEST_WORKERS", &mut self.retrieval.workers)?;
+        parse(env, "AGENTD_MAX_DOCUMENT_BYTES", &mut self.retrieval.max_document_bytes)?;
+        parse(env, "AGENTD_JOB_LEASE_SECS", &mut self.retrieval.job_lease_secs)?;
         parse(env, "AGENTD_RATE_LIMIT_PER_SECOND", &mut self.rate_limit.per_second)?;
         parse(env, "AGENTD_RATE_LIMIT_BURST", &mut self.rate_limit.burst)?;
         parse(env, "AGENTD_LOGIN_RATE_LIMIT_PER_MINUTE", &mut self.rate_limit.login_per_minute)?;
@@ -260,6 +309,16 @@ impl Config {
         }
         if self.limits.json_body_bytes == 0 || self.limits.upload_body_bytes == 0 {
             bail!("body limits must be greater than zero");
+        }
+        let r = &self.retrieval;
+        if r.max_document_bytes == 0 || r.chunk_tokens < 16 || r.chunk_overlap_tokens >= r.chunk_tokens {
+            bail!("retrieval: max_document_bytes must be > 0, chunk_tokens at least 16, and the overlap below it");
+        }
+        if r.job_lease_secs == 0 {
+            bail!("retrieval: job_lease_secs must be at least 1");
+        }
+        if r.job_attempts == 0 || r.hnsw_connectivity < 2 || r.hnsw_expansion_add == 0 || r.hnsw_expansion_search == 0 {
+            bail!("retrieval: job_attempts, hnsw_expansion_* must be at least 1 and hnsw_connectivity at least 2");
         }
         Ok(())
     }

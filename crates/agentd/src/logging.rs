@@ -29,3 +29,14 @@ pub fn init(config: &Config) -> anyhow::Result<()> {
     };
     result.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
 }
+
+/// Like [`init`], for commands that print their own progress: the default
+/// level is `warn` rather than `info`, so per-document logs do not tear
+/// through the progress bar. A level set in the configuration still wins.
+pub fn init_quiet(config: &Config) -> anyhow::Result<()> {
+    let mut quiet = config.clone();
+    if quiet.log_level == Config::default().log_level {
+        quiet.log_level = "warn".into();
+    }
+    init(&quiet)
+}

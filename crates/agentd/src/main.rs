@@ -35,6 +35,10 @@ enum Command {
         /// HOST:PORT to listen on [env: AGENTD_LISTEN; default: 127.0.0.1:8080].
         #[arg(long, value_name = "HOST:PORT")]
         listen: Option<String>,
+        /// On the first start (a new database), ingest the files of this
+        /// folder into the default tenant, so there is something to search.
+        #[arg(long, value_name = "DIR")]
+        samples: Option<PathBuf>,
     },
     /// Apply database migrations (safe to run again).
     Migrate,
@@ -53,12 +57,44 @@ enum Command {
     /// Measure this machine's speed (prints a table).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Ingest files and folders (recursively) into a tenant's documents.
+    Ingest {
+        /// The tenant the documents belong to (created if missing).
+        #[arg(long, default_value = agentd_server::bootstrap::DEFAULT_TENANT)]
+        tenant: String,
+        /// Ingest here too and return when every document is ready or failed.
+        #[arg(long)]
+        wait: bool,
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Run ingestion workers without an HTTP server.
+    Worker {
+        /// How many jobs to run at once.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+    },
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum EvalCommand {
+    /// Recall@1/5/10, MRR@10 and nDCG@10 of each search mode over a JSON
+    /// Lines file of {"question", "relevant": [titles or ids]}.
+    Retrieval {
+        #[arg(long, default_value = agentd_server::bootstrap::DEFAULT_TENANT)]
+        tenant: String,
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// Local embeddings and chat models against their reference engines, and serve's memory.
     Models(commands::bench::ModelsBench),
+    /// Ingestion throughput and search latency on real documentation.
+    Retrieval(commands::bench_retrieval::RetrievalBench),
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,15 +191,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         config.data_dir = dir;
     }
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, samples } => {
             if let Some(listen) = listen {
                 config.listen = listen;
                 config.listen_addr()?;
             }
             logging::init(&config)?;
-            commands::serve::run(&config).await
+            commands::serve::run(&config, samples.as_deref()).await
         }
         Command::Migrate => commands::migrate::run(&config).await,
+        Command::Ingest { tenant, wait, paths } => {
+            logging::init_quiet(&config)?;
+            commands::ingest::run(&config, &tenant, wait, &paths).await
+        }
+        Command::Worker { workers } => {
+            logging::init(&config)?;
+            commands::worker::run(&config, workers).await
+        }
+        Command::Eval(EvalCommand::Retrieval { tenant, file }) => {
+            logging::init_quiet(&config)?;
+            commands::eval::retrieval(&config, &tenant, &file).await
+        }
         Command::Keys(KeysCommand::Create { tenant, role, name }) => {
             commands::keys::create(&config, &tenant, role, &name).await
         }
@@ -177,6 +225,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(ModelsCommand::Fetch { which }) => commands::models::fetch(&config, &which).await,
         Command::Models(ModelsCommand::Verify { which }) => commands::models::verify(&config, &which).await,
         Command::Bench(BenchCommand::Models(args)) => commands::bench::models(&config, &args).await,
+        Command::Bench(BenchCommand::Retrieval(args)) => {
+            logging::init_quiet(&config)?;
+            commands::bench_retrieval::retrieval(&config, &args).await
+        }
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.to_masked_toml());
             Ok(())

@@ -1,8 +1,13 @@
 //! One file per subcommand.
 
 pub mod bench;
+pub mod bench_retrieval;
+pub mod eval;
+pub mod ingest;
 pub mod keys;
+pub mod knowledge;
 pub mod migrate;
 pub mod models;
 pub mod serve;
 pub mod users;
+pub mod worker;

@@ -68,6 +68,17 @@ pub fn default_models() -> (String, String) {
         .clone()
 }
 
+/// The environment that points `agentd` at the shared default models.
+pub fn models_env() -> Vec<(&'static str, String)> {
+    let (models, cache) = default_models();
+    vec![("AGENTD_MODELS_DIR", models), ("AGENTD_MODELS_CACHE", cache), ("AGENTD_MODEL_THREADS", "2".into())]
+}
+
+/// The repository's sample documents and evaluation set.
+pub fn samples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples")
+}
+
 /// A running `agentd serve`, killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -79,6 +90,11 @@ impl Server {
     /// Starts `agentd serve` on `data_dir` with the default models (fetched
     /// into the shared models directory first).
     pub fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    /// Like [`Server::start`], with more arguments to `agentd serve`.
+    pub fn start_with(data_dir: &Path, args: &[&str]) -> Server {
         let (models, cache) = default_models();
         let env = [
             ("AGENTD_LOG", "warn"),
@@ -89,6 +105,7 @@ impl Server {
         ];
         let mut child = agentd(data_dir, &env)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -1,0 +1,49 @@
+//! What the document commands (`ingest`, `worker`, `eval`) and `serve`
+//! share: the knowledge service's options from the configuration, and the
+//! configured embedder.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use agentd_models::{Embedder, ModelRegistry};
+use agentd_retrieval::vector::HnswParams;
+use agentd_retrieval::{ChunkOptions, IngestOptions, KnowledgeOptions, WorkerOptions};
+
+use crate::config::Config;
+
+/// The service's options; `persist` keeps the indexes under the data dir
+/// (only `serve` does: one process owns them).
+pub fn knowledge_options(config: &Config, persist: bool) -> KnowledgeOptions {
+    let r = &config.retrieval;
+    KnowledgeOptions {
+        index_dir: persist.then(|| config.data_dir.join("index")),
+        hnsw: HnswParams {
+            connectivity: r.hnsw_connectivity,
+            expansion_add: r.hnsw_expansion_add,
+            expansion_search: r.hnsw_expansion_search,
+        },
+        ingest: IngestOptions {
+            chunk: ChunkOptions { max_tokens: r.chunk_tokens, overlap_tokens: r.chunk_overlap_tokens },
+            ..IngestOptions::default()
+        },
+        worker: WorkerOptions {
+            max_attempts: r.job_attempts,
+            lease: std::time::Duration::from_secs(r.job_lease_secs),
+            ..WorkerOptions::default()
+        },
+        max_document_bytes: r.max_document_bytes,
+        ..KnowledgeOptions::default()
+    }
+}
+
+/// The configured embedding model, loaded without the chat models.
+pub async fn load_embedder(config: &Config) -> anyhow::Result<(Arc<dyn Embedder>, Arc<ModelRegistry>)> {
+    let models_dir = config.models_dir();
+    let registry = Arc::new(ModelRegistry::describe(&config.models_config()?, &models_dir)?);
+    let embedder = registry
+        .embedder(None)
+        .await
+        .with_context(|| format!("cannot load the embedding model from {}", models_dir.display()))?;
+    Ok((embedder, registry))
+}

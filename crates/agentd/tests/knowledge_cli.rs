@@ -1,0 +1,259 @@
+//! Documents from the command line and the first start, as a new user meets
+//! them: `agentd ingest --wait` on the sample folder with the real embedding
+//! model, `agentd eval retrieval` on the shipped evaluation set, and `agentd
+//! serve --samples` answering a search right after its first start.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use common::{DataDir, Server, agentd, models_env, samples_dir};
+
+fn run(data_dir: &Path, args: &[&str]) -> Output {
+    let env = models_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    agentd(data_dir, &env).args(args).output().expect("agentd runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The figures of one mode's row in `eval retrieval`'s table.
+fn eval_row(table: &str, mode: &str) -> Vec<f64> {
+    let line = table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(mode))
+        .unwrap_or_else(|| panic!("no {mode} row in {table}"));
+    line.split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect()
+}
+
+#[test]
+fn ingest_waits_for_the_samples_skips_unchanged_files_and_eval_scores_every_mode() {
+    let dir = DataDir::new();
+    let samples = samples_dir();
+    let docs = samples.join("docs");
+    let documents = std::fs::read_dir(&docs).unwrap().count();
+
+    let first = run(&dir.0, &["ingest", "--tenant", "acme", "--wait", docs.to_str().unwrap()]);
+    assert!(first.status.success(), "stderr: {}", text(&first.stderr));
+    let out = text(&first.stdout);
+    assert!(out.contains(&format!("{documents} stored and queued, 0 failed")), "{out}");
+    assert!(out.contains(&format!("{documents} ready")) && out.contains("0 failed"), "{out}");
+    assert!(text(&first.stderr).contains("created tenant \"acme\""), "{}", text(&first.stderr));
+
+    // The same files again are recognised by their content: nothing queued.
+    let again = run(&dir.0, &["ingest", "--tenant", "acme", "--wait", docs.to_str().unwrap()]);
+    assert!(again.status.success(), "stderr: {}", text(&again.stderr));
+    assert!(
+        text(&again.stdout).contains(&format!("0 stored and queued, 0 failed, {documents} unchanged")),
+        "{}",
+        text(&again.stdout)
+    );
+
+    // Bad files fail alone, with their reason; the command still succeeds.
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(bad.path().join("empty.md"), b"").unwrap();
+    std::fs::write(bad.path().join("broken.pdf"), b"%PDF-1.7\nnot really a pdf").unwrap();
+    std::fs::write(bad.path().join("fine.txt"), b"Lighthouse keepers log the weather twice a day.").unwrap();
+    let mixed = run(&dir.0, &["ingest", "--tenant", "acme", "--wait", bad.path().to_str().unwrap()]);
+    assert!(mixed.status.success(), "stderr: {}", text(&mixed.stderr));
+    let out = text(&mixed.stdout);
+    assert!(out.contains("1 ready") && out.contains("2 failed"), "{out}");
+    let progress = text(&mixed.stderr);
+    assert!(progress.contains("failed empty.md") && progress.contains("failed broken.pdf"), "{progress}");
+
+    let missing = run(&dir.0, &["ingest", "--tenant", "acme", "/nonexistent/agentd-docs"]);
+    assert!(!missing.status.success());
+    assert!(text(&missing.stderr).contains("/nonexistent/agentd-docs"), "{}", text(&missing.stderr));
+
+    let eval = samples.join("eval.jsonl");
+    let report = run(&dir.0, &["eval", "retrieval", "--tenant", "acme", eval.to_str().unwrap()]);
+    assert!(report.status.success(), "stderr: {}", text(&report.stderr));
+    let table = text(&report.stdout);
+    let questions = std::fs::read_to_string(&eval).unwrap().lines().filter(|l| !l.trim().is_empty()).count();
+    assert!(table.contains(&format!("{questions} questions")), "{table}");
+    for mode in ["hybrid", "vector", "keyword"] {
+        let row = eval_row(&table, mode);
+        let (recall_1, recall_5, recall_10, mrr, ndcg) = (row[0], row[1], row[2], row[3], row[4]);
+        assert!(recall_1 <= recall_5 && recall_5 <= recall_10 && recall_10 <= 1.0, "{mode}: {table}");
+        assert!(mrr >= recall_1 && mrr <= recall_10 && ndcg <= 1.0, "{mode}: {table}");
+        // Nine short documents: a working search finds the right one near the top.
+        assert!(recall_5 >= 0.75, "{mode} finds too little: {table}");
+    }
+
+    let unknown = run(&dir.0, &["eval", "retrieval", "--tenant", "nobody", eval.to_str().unwrap()]);
+    assert!(!unknown.status.success());
+    assert!(text(&unknown.stderr).contains("nobody"), "{}", text(&unknown.stderr));
+}
+
+fn request(addr: &str, method: &str, path: &str, key: &str, body: Option<&str>) -> (u16, Value) {
+    let body = body.unwrap_or("");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let status = raw.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_first_start_with_samples_can_be_searched_and_a_restart_does_not_ingest_again() {
+    let dir = DataDir::new();
+    let docs = samples_dir().join("docs");
+    let documents = std::fs::read_dir(&docs).unwrap().count();
+    let server = Server::start_with(&dir.0, &["--samples", docs.to_str().unwrap()]);
+    let key = server.first_key.clone().expect("a first start prints an admin key");
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, body) = request(&server.addr, "GET", "/v1/documents?limit=100", &key, None);
+        assert_eq!(status, 200, "{body}");
+        let items = body["items"].as_array().unwrap();
+        if items.len() == documents && items.iter().all(|d| d["status"] == "ready") {
+            break;
+        }
+        assert!(items.iter().all(|d| d["status"] != "failed"), "{body}");
+        assert!(Instant::now() < deadline, "the samples were not ingested in time: {body}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    let query = r#"{"query": "How do I rotate the JWT signing secret?", "k": 3, "debug": true}"#;
+    let (status, body) = request(&server.addr, "POST", "/v1/search", &key, Some(query));
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert!(!results.is_empty() && results.len() <= 3, "{body}");
+    assert_eq!(results[0]["title"], "security.md", "{body}");
+    assert!(results[0]["text"].as_str().unwrap().to_lowercase().contains("jwt"), "{body}");
+    assert!(body["timings"].is_object(), "debug asks for the stage timings: {body}");
+    drop(server);
+
+    // The samples are ingested on a first start only.
+    let server = Server::start_with(&dir.0, &["--samples", docs.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, body) = request(&server.addr, "GET", "/v1/documents?limit=100", &key, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"].as_array().unwrap().len(), documents, "{body}");
+}
+
+/// A child process killed (SIGKILL) when dropped, so a failing test leaves
+/// no worker behind holding the test's output open.
+struct Killed(std::process::Child);
+
+impl Killed {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A Markdown document of `sections` sections of distinct prose: enough
+/// chunks that embedding it takes seconds.
+fn long_markdown(sections: usize) -> String {
+    const WORDS: [&str; 24] = [
+        "harbour", "lantern", "granite", "ledger", "meridian", "orchard", "quarry", "saffron", "tundra", "violet",
+        "willow", "zenith", "beacon", "cobalt", "delta", "ember", "fjord", "glacier", "hollow", "island", "juniper",
+        "kestrel", "lagoon", "marble",
+    ];
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut out = String::new();
+    for section in 0..sections {
+        out.push_str(&format!("## Section {section}\n\n"));
+        for _ in 0..120 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            out.push_str(WORDS[(state % WORDS.len() as u64) as usize]);
+            out.push(' ');
+        }
+        out.push_str("\n\n");
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_job_leaves_no_duplicate_and_no_missing_chunk_once_the_job_is_retried() {
+    let dir = DataDir::new();
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(docs.path().join("long.md"), long_markdown(300)).unwrap();
+    let queued = run(&dir.0, &["ingest", "--tenant", "acme", docs.path().to_str().unwrap()]);
+    assert!(queued.status.success(), "stderr: {}", text(&queued.stderr));
+    assert!(text(&queued.stdout).contains("1 stored and queued"), "{}", text(&queued.stdout));
+
+    let store =
+        agentd_store::Store::connect(&agentd_store::DatabaseTarget::Sqlite { path: dir.0.join("agentd.db") }, 2)
+            .await
+            .unwrap();
+    let tenant = store.tenants().by_name("acme").await.unwrap().unwrap().id;
+    let document = store.documents().list(tenant, None, 10, None).await.unwrap().items.remove(0);
+    let job_id = document.job_id.expect("the document names its job");
+
+    let env = models_env();
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.push(("AGENTD_JOB_LEASE_SECS", "2"));
+    env.push(("AGENTD_LOG", "warn"));
+    let mut first = Killed(
+        agentd(&dir.0, &env).args(["worker", "--workers", "1"]).stdout(std::process::Stdio::null()).spawn().unwrap(),
+    );
+    // Killed once some chunks are embedded (and cached) but not all.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let planned = loop {
+        let job = store.jobs().get(tenant, job_id).await.unwrap();
+        if job.progress_done > 0 && job.progress_done < job.progress_total {
+            break job.progress_total;
+        }
+        assert!(job.progress_total == 0 || job.progress_done == 0, "the job ended before the kill: {job:?}");
+        assert!(Instant::now() < deadline, "the worker never started the job");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    first.kill();
+    assert_eq!(store.chunks().count(tenant).await.unwrap(), 0, "a job's chunks are written at its end, at once");
+    let job = store.jobs().get(tenant, job_id).await.unwrap();
+    assert_eq!(job.status, agentd_store::JobStatus::Running, "the dead worker's claim holds until its lease ends");
+
+    let mut second = Killed(
+        agentd(&dir.0, &env).args(["worker", "--workers", "1"]).stdout(std::process::Stdio::null()).spawn().unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let document = loop {
+        let document = store.documents().get(tenant, document.id).await.unwrap();
+        if document.status.is_final() {
+            break document;
+        }
+        assert!(Instant::now() < deadline, "the job was not retried");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    second.kill();
+
+    assert_eq!(document.status, agentd_store::DocumentStatus::Ready, "{:?}", document.error);
+    assert_eq!(document.chunk_count, planned, "every chunk the first attempt planned");
+    let keys = store.chunks().keys_of_tenant(tenant).await.unwrap();
+    assert_eq!(keys.len() as i64, document.chunk_count, "no duplicate, no missing chunk");
+    let ids: Vec<_> = keys.iter().map(|(chunk, _)| *chunk).collect();
+    let chunks = store.chunks().get_many(tenant, &ids).await.unwrap();
+    let mut positions: Vec<i64> = chunks.iter().map(|c| c.position).collect();
+    positions.sort_unstable();
+    assert_eq!(positions, (0..document.chunk_count).collect::<Vec<_>>());
+    let job = store.jobs().get(tenant, job_id).await.unwrap();
+    assert_eq!(job.status, agentd_store::JobStatus::Succeeded);
+    assert_eq!(job.attempts, 2, "the killed attempt counts");
+}
