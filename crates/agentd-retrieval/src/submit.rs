@@ -30,6 +30,21 @@ pub struct Upload {
     pub bytes: Vec<u8>,
 }
 
+impl Upload {
+    /// A file's bytes titled `title`, its format detected from `file_name`
+    /// and the bytes, with no metadata.
+    pub fn file(title: impl Into<String>, file_name: impl Into<String>, bytes: Vec<u8>) -> Upload {
+        Upload {
+            title: Some(title.into()),
+            file_name: Some(file_name.into()),
+            content_type: None,
+            format: None,
+            metadata: serde_json::json!({}),
+            bytes,
+        }
+    }
+}
+
 /// A submitted document and whether it was already there.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -9,7 +9,6 @@ use agentd_models::HashedWordsEmbedder;
 use agentd_retrieval::{Knowledge, KnowledgeOptions, SearchMode, SearchRequest, Upload};
 use agentd_store::testing::{Backend, TestStore};
 use agentd_store::{Store, TenantId};
-use serde_json::json;
 
 async fn knowledge(store: &Store, pgvector: bool) -> Arc<Knowledge> {
     let options = KnowledgeOptions { pgvector, ..KnowledgeOptions::default() };
@@ -17,14 +16,7 @@ async fn knowledge(store: &Store, pgvector: bool) -> Arc<Knowledge> {
 }
 
 fn markdown(title: &str, text: &str) -> Upload {
-    Upload {
-        title: Some(title.into()),
-        file_name: Some(format!("{title}.md")),
-        content_type: None,
-        format: None,
-        metadata: json!({}),
-        bytes: text.as_bytes().to_vec(),
-    }
+    Upload::file(title, format!("{title}.md"), text.as_bytes().to_vec())
 }
 
 async fn ingest(k: &Knowledge, tenant: TenantId, uploads: Vec<Upload>) -> Vec<agentd_store::DocumentId> {

@@ -139,8 +139,8 @@ impl Format {
         }
     }
 
-    /// The format named `name` by [`Format::name`].
-    pub fn from_name(name: &str) -> Option<Format> {
+    /// Every format, each language of source code included.
+    pub fn all() -> impl Iterator<Item = Format> {
         let simple = [
             Format::PlainText,
             Format::Markdown,
@@ -150,7 +150,12 @@ impl Format {
             Format::JsonLines,
             Format::Csv,
         ];
-        simple.into_iter().chain(Language::ALL.map(Format::Code)).find(|format| format.name() == name)
+        simple.into_iter().chain(Language::ALL.map(Format::Code))
+    }
+
+    /// The format named `name` by [`Format::name`].
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::all().find(|format| format.name() == name)
     }
 
     /// Tells a document's format from its file name, else its content
@@ -346,17 +351,9 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_match_serde() {
-        let mut formats = vec![
-            Format::PlainText,
-            Format::Markdown,
-            Format::Html,
-            Format::Pdf,
-            Format::Json,
-            Format::JsonLines,
-            Format::Csv,
-        ];
-        formats.extend(Language::ALL.map(Format::Code));
-        for format in formats {
+        // Each format's name leads back to it, so no two share a name.
+        assert_eq!(Format::all().count(), 7 + Language::ALL.len());
+        for format in Format::all() {
             assert_eq!(Format::from_name(format.name()), Some(format));
         }
         for language in Language::ALL {

@@ -116,14 +116,7 @@ pub async fn run(config: &Config, tenant: &str, wait: bool, paths: &[PathBuf]) -
                 bar.inc(1);
                 continue;
             }
-            uploads.push(Upload {
-                title: Some(file.title.clone()),
-                file_name: Some(file.path.to_string_lossy().into_owned()),
-                content_type: None,
-                format: None,
-                metadata: serde_json::json!({}),
-                bytes,
-            });
+            uploads.push(Upload::file(file.title.clone(), file.path.to_string_lossy(), bytes));
         }
         if uploads.is_empty() {
             continue;

@@ -79,14 +79,8 @@ async fn ingest_samples(store: &agentd_store::Store, knowledge: &Knowledge, dir:
     let mut uploads = Vec::new();
     for file in collect_files(&[dir.to_path_buf()])? {
         let bytes = std::fs::read(&file.path).with_context(|| format!("cannot read {}", file.path.display()))?;
-        uploads.push(Upload {
-            title: Some(file.title),
-            file_name: Some(file.path.to_string_lossy().into_owned()),
-            content_type: None,
-            format: None,
-            metadata: serde_json::json!({"sample": true}),
-            bytes,
-        });
+        let upload = Upload::file(file.title, file.path.to_string_lossy(), bytes);
+        uploads.push(Upload { metadata: serde_json::json!({"sample": true}), ..upload });
     }
     if uploads.is_empty() {
         return Ok(0);
