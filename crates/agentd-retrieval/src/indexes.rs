@@ -325,8 +325,27 @@ impl Indexes {
         }
         index.keywords.commit(last.seq.max(index.applied_seq) as u64)?;
         index.applied_seq = last.seq.max(index.applied_seq);
+        let (live, retired) = (index.vectors.len(), index.vectors.retired());
+        if worth_compacting(live, retired) {
+            // Searches of this tenant wait meanwhile (the write lock is
+            // held): about a second per 10,000 vectors, once per as many
+            // replacements as there are live vectors.
+            let started = Instant::now();
+            index.vectors.compact()?;
+            tracing::info!(%tenant, live, retired, elapsed_ms = started.elapsed().as_millis() as u64, "vector index compacted");
+        }
         Ok(())
     }
+}
+
+/// Fewer retired nodes than this are never worth a rebuild.
+const COMPACT_MIN_RETIRED: usize = 64;
+
+/// Whether the nodes that removals and replacements left behind are worth
+/// rebuilding the graph for: once they outnumber the live vectors, searches
+/// spend more time walking dead nodes than the rebuild costs.
+fn worth_compacting(live: usize, retired: usize) -> bool {
+    retired >= COMPACT_MIN_RETIRED && retired >= live
 }
 
 fn add_chunks(index: &mut TenantIndex, chunks: &[IndexableChunk]) -> Result<(), IndexError> {
@@ -395,4 +414,18 @@ fn save_snapshot(folder: &Path, vectors: &HnswIndex, info: SnapshotInfo) -> Resu
     std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io)?;
     std::fs::rename(&tmp, folder.join(SNAPSHOT_INFO)).map_err(io)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compaction_waits_for_dead_nodes_to_outnumber_live_ones() {
+        assert!(!worth_compacting(0, 0));
+        assert!(!worth_compacting(0, COMPACT_MIN_RETIRED - 1));
+        assert!(worth_compacting(0, COMPACT_MIN_RETIRED));
+        assert!(!worth_compacting(10_000, 9_999));
+        assert!(worth_compacting(10_000, 10_000));
+    }
 }

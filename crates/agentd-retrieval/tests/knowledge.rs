@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use agentd_models::HashedWordsEmbedder;
 use agentd_retrieval::parse::Format;
+use agentd_retrieval::vector::VectorIndex;
 use agentd_retrieval::worker::INGEST_JOB;
 use agentd_retrieval::{Knowledge, KnowledgeOptions, SearchFilter, SearchMode, SearchRequest, Upload, WorkerOptions};
 use agentd_store::testing::{Backend, TestStore};
@@ -41,6 +42,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     documents_are_ingested_and_found_in_every_mode,
     a_new_version_replaces_the_old_chunks,
+    replaced_chunks_do_not_pile_up_in_the_vector_graph,
     deleted_documents_leave_every_index,
     tenants_never_see_each_others_chunks,
     filters_narrow_the_search,
@@ -66,14 +68,7 @@ async fn knowledge(store: &Store, dir: Option<std::path::PathBuf>) -> Arc<Knowle
 }
 
 fn markdown(title: &str, text: &str) -> Upload {
-    Upload {
-        title: Some(title.into()),
-        file_name: Some(format!("{title}.md")),
-        content_type: None,
-        format: None,
-        metadata: json!({}),
-        bytes: text.as_bytes().to_vec(),
-    }
+    Upload::file(title, format!("{title}.md"), text.as_bytes().to_vec())
 }
 
 /// Submits and runs the job to the end with a worker of this test.
@@ -134,6 +129,31 @@ async fn a_new_version_replaces_the_old_chunks(backend: Backend) {
         (document.version, document.status, db.chunks().count(tenant).await.expect("count")),
         (2, DocumentStatus::Ready, 1)
     );
+}
+
+async fn replaced_chunks_do_not_pile_up_in_the_vector_graph(backend: Backend) {
+    let db = TestStore::new(backend).await;
+    let tenant = db.tenants().create("acme").await.expect("tenant").id;
+    let k = knowledge(&db, None).await;
+    // One chunk per section: every heading starts a new one.
+    let manual = |word: &str| -> String {
+        (0..100).map(|n| format!("# Part {n}\n\nSection {n} is about {word}.\n\n")).collect()
+    };
+    let ids = ingest(&k, tenant, vec![markdown("manual", &manual("zebras"))]).await;
+    assert_eq!(titles(&k, tenant, "zebras", SearchMode::Vector).await.first().map(String::as_str), Some("manual"));
+    assert_eq!(graph_nodes(&k, tenant).await, (100, 0));
+    k.submitter.replace(tenant, ids[0], markdown("manual", &manual("giraffes"))).await.expect("replaced");
+    k.worker(0).drain().await.expect("jobs run");
+    assert_eq!(titles(&k, tenant, "giraffes", SearchMode::Vector).await.first().map(String::as_str), Some("manual"));
+    // 100 dead nodes beside 100 live ones: the graph was rebuilt without them.
+    assert_eq!(graph_nodes(&k, tenant).await, (100, 0));
+}
+
+/// Live and retired nodes of a tenant's vector graph.
+async fn graph_nodes(k: &Knowledge, tenant: TenantId) -> (usize, usize) {
+    let index = k.indexes().tenant(tenant).await.expect("index");
+    let index = index.read().await;
+    (index.vectors.len(), index.vectors.retired())
 }
 
 async fn deleted_documents_leave_every_index(backend: Backend) {

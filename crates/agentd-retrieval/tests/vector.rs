@@ -297,8 +297,10 @@ fn compaction_drops_removed_nodes_and_keeps_answers() {
         index.remove(key).unwrap();
     }
     index.insert(1, &vectors[0]).unwrap(); // an upsert leaves a node behind too
+    assert_eq!(index.retired(), 1001);
     let before = index.memory_usage();
     index.compact().unwrap();
+    assert_eq!(index.retired(), 0);
     assert!(index.memory_usage() < before);
     assert_eq!(index.len(), 1000);
     assert!(!index.contains(0) && index.contains(1) && index.contains(1999));

@@ -19,7 +19,8 @@
 //! - A lock per stripe of keys keeps two upserts or removals of one key
 //!   from interleaving.
 //! - A removed vector's node stays in the graph as a waypoint; its slot is
-//!   not reused. [`HnswIndex::compact`] rebuilds the graph without them.
+//!   not reused. [`HnswIndex::compact`] rebuilds the graph without them
+//!   (the indexes of a tenant do so once they outnumber the live vectors).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -168,6 +169,14 @@ impl HnswIndex {
         *graph = fresh;
         *slots = moved;
         Ok(())
+    }
+
+    /// Nodes that removals and upserts left in the graph: searches still
+    /// walk through them and memory still holds them until [`Self::compact`].
+    pub fn retired(&self) -> usize {
+        let graph = self.read();
+        let slots = self.lock_slots();
+        graph.allocated().saturating_sub(slots.len())
     }
 
     /// Changes how many candidates a search considers ("ef").
