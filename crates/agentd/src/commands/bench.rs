@@ -76,7 +76,7 @@ pub async fn models(config: &Config, args: &ModelsBench) -> anyhow::Result<()> {
     let cache_dir = config.models_cache_dir();
     eprintln!("fetching the models if needed…");
     agentd_models::fetch(&models_dir, &cache_dir, &Selection::All).context("cannot fetch the models")?;
-    let python = if args.no_reference { None } else { Some(reference_python(&args.bench_dir)?) };
+    let python = if args.no_reference { None } else { Some(reference_python(&args.bench_dir, &[])?) };
 
     let sentences = read_sentences(&args.sentences)?;
     let mut rows = embedding_rows(config, &models_dir, &sentences, args, python.as_deref()).await?;
@@ -88,10 +88,13 @@ pub async fn models(config: &Config, args: &ModelsBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn reference_python(bench_dir: &Path) -> anyhow::Result<String> {
-    eprintln!("preparing the reference engines (bench/setup-venv; the first run builds llama.cpp, minutes)…");
+/// The python of the reference engines' venv, with `packages` of
+/// `bench/setup-venv` installed (all of them when empty).
+pub(crate) fn reference_python(bench_dir: &Path, packages: &[&str]) -> anyhow::Result<String> {
+    eprintln!("preparing the reference engines (bench/setup-venv; the first run installs them, minutes)…");
     let output = Command::new("bash")
         .arg(bench_dir.join("setup-venv"))
+        .args(packages)
         .stderr(Stdio::inherit())
         .output()
         .context("cannot run bench/setup-venv (run from the checkout, or pass --bench-dir)")?;
@@ -112,7 +115,7 @@ fn read_sentences(path: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// Runs a reference script with `stdin` and returns the JSON it printed.
-fn run_reference(python: &str, script: &Path, args: &[&str], stdin: &str) -> anyhow::Result<Value> {
+pub(crate) fn run_reference(python: &str, script: &Path, args: &[&str], stdin: &str) -> anyhow::Result<Value> {
     let mut child = Command::new(python)
         .arg(script)
         .args(args)
