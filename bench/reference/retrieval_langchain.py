@@ -36,7 +36,7 @@ Two measures:
   split, embed (inside the Embeddings class, `embed_documents`) and index
   (`FAISS.from_embeddings` on the vectors already made, plus
   `BM25Retriever.from_documents`).
-- Search: an index over about 100,000 small chunks, then queries. With
+- Search: an index over more than 100,000 small chunks, then queries. With
   `--search-from DIR` the chunks and their vectors are the ones agentd made
   (DIR/chunks.jsonl, one `{"title": ..., "text": ...}` a line, and
   DIR/vectors.f32, raw little-endian float32 rows in the same order), so
@@ -51,7 +51,7 @@ Two measures:
   the Embeddings class above. A latency is the time of the retriever's
   `invoke(query)`, query embedding included for hybrid and vector; the
   warm-up queries' are left out. rank_bm25 scores every chunk on each query,
-  so on 100,000 chunks a caller may time fewer queries here than agentd.
+  so on that many chunks a caller may time fewer queries here than agentd.
 
     python retrieval_langchain.py --corpus DIR --model DIR/model.onnx \\
         --tokenizer DIR/tokenizer.json --files FILES.txt \\
@@ -77,6 +77,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from importlib.metadata import version
 
 import numpy as np
@@ -89,6 +90,11 @@ from langchain_community.vectorstores import FAISS
 from langchain_core.embeddings import Embeddings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 from tokenizers import Tokenizer
+from bs4 import XMLParsedAsHTMLWarning
+
+# Some manual pages are XHTML; BeautifulSoup warns once per page that an HTML
+# parser reads them, which is what a loader of web pages does anyway.
+warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)

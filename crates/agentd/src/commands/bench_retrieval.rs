@@ -14,11 +14,12 @@
 //!   vector and keyword indexes). The peer gets the same list of files and
 //!   loads, splits, embeds and indexes them its own way.
 //! - Search: the whole corpus cut into small chunks so that one tenant holds
-//!   about 100,000 of them, then sentences about the same subjects
-//!   (`bench/sentences.txt`) as queries, one client at a time, in every
-//!   mode; latency percentiles and, for hybrid, each stage's median. The
-//!   peer indexes agentd's chunks and vectors (written out for it), so both
-//!   search the same 100,000 passages; embedding them again in Python would
+//!   more than 100,000 of them (about 170,000 at 64 tokens: the chunker
+//!   also cuts at headings and code blocks), then sentences about the same
+//!   subjects (`bench/sentences.txt`) as queries, one client at a time, in
+//!   every mode; latency percentiles and, for hybrid, each stage's median.
+//!   The peer indexes agentd's chunks and vectors (written out for it), so
+//!   both search the same passages; embedding them again in Python would
 //!   take most of an hour on two cores and measure nothing new.
 //!
 //! Run it from the checkout in release mode on an otherwise idle machine.
@@ -60,7 +61,7 @@ pub struct RetrievalBench {
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
     /// The chunk size (tokens) of the search measure's tenant: small enough
-    /// that the whole corpus makes about 100,000 chunks.
+    /// that the whole corpus makes more than 100,000 chunks.
     #[arg(long, default_value_t = 64)]
     pub search_chunk_tokens: usize,
     /// Queries per mode (sentences of `--sentences`, after 20 warm-ups).
