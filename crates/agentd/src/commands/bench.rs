@@ -104,7 +104,8 @@ pub(crate) fn reference_python(bench_dir: &Path, packages: &[&str]) -> anyhow::R
     Ok(String::from_utf8(output.stdout)?.trim().to_owned())
 }
 
-fn read_sentences(path: &Path) -> anyhow::Result<Vec<String>> {
+/// The sentences of `path`, one a line (the first 2000), blank lines skipped.
+pub(crate) fn read_sentences(path: &Path) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let sentences: Vec<String> =
         text.lines().map(str::trim).filter(|l| !l.is_empty()).take(2000).map(str::to_owned).collect();
@@ -217,7 +218,8 @@ impl Generation {
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+/// The middle value (the upper of the two middle ones for an even count).
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }

@@ -39,10 +39,11 @@ use agentd_retrieval::{
 };
 use agentd_store::{ChunkId, DatabaseTarget, Store, TenantId};
 
-use crate::commands::bench::{reference_python, run_reference};
+use crate::commands::bench::{median, read_sentences, reference_python, run_reference};
 use crate::commands::ingest::{FileToIngest, collect_files};
 use crate::commands::knowledge::{knowledge_options, load_embedder};
 use crate::config::Config;
+use crate::wiring::for_each_item;
 
 /// What `agentd bench retrieval` measures.
 #[derive(Debug, Clone, clap::Args)]
@@ -167,13 +168,9 @@ fn fetch_corpus(bench_dir: &Path) -> anyhow::Result<PathBuf> {
 
 const WARM_UP: usize = 20;
 
+/// `count` queries: the sentences of `path` in order, cycled if fewer.
 fn read_queries(path: &Path, count: usize) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let lines: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
-    if lines.is_empty() {
-        bail!("{} holds no sentences", path.display());
-    }
-    Ok(lines.iter().cycle().take(count).cloned().collect())
+    Ok(read_sentences(path)?.iter().cycle().take(count).cloned().collect())
 }
 
 /// `count` of the items, evenly spaced (all of them if `count` is 0 or at
@@ -260,20 +257,17 @@ async fn ingest(
     let index = indexing.elapsed();
 
     let (mut documents, mut failed) = (0, 0);
-    let mut cursor = None;
-    loop {
-        let page = store.documents().list(tenant, None, 500, cursor.as_deref()).await?;
-        for document in &page.items {
+    for_each_item(
+        |cursor| {
+            let store = &store;
+            async move { store.documents().list(tenant, None, 500, cursor.as_deref()).await }
+        },
+        |document: &agentd_store::Document| {
             documents += 1;
-            if document.status == agentd_store::DocumentStatus::Failed {
-                failed += 1;
-            }
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+            failed += usize::from(document.status == agentd_store::DocumentStatus::Failed);
+        },
+    )
+    .await?;
     let chunks = store.chunks().count(tenant).await?;
     let stages = knowledge.ingest_stage_totals();
     Ok(IngestRun { _dir: dir, store, knowledge, tenant, documents, failed, chunks, bytes, ingest, index, stages })
@@ -478,11 +472,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    percentile(&values, 50.0)
 }
 
 /// p50, p90, p99 and mean of some latencies.
