@@ -150,6 +150,20 @@ impl Indexes {
         Ok(index)
     }
 
+    /// The document of each of `keys` that the tenant's index holds.
+    pub async fn documents_of(&self, tenant: TenantId, keys: &[u64]) -> Result<HashMap<u64, DocumentId>, IndexError> {
+        let index = self.tenant(tenant).await?;
+        let index = index.read().await;
+        Ok(keys.iter().filter_map(|key| index.documents.get(key).map(|d| (*key, *d))).collect())
+    }
+
+    /// The embedding of each of `keys` that the tenant's index holds.
+    pub async fn vectors_of(&self, tenant: TenantId, keys: &[u64]) -> Result<HashMap<u64, Vec<f32>>, IndexError> {
+        let index = self.tenant(tenant).await?;
+        let index = index.read().await;
+        Ok(keys.iter().filter_map(|key| index.vectors.get(*key).map(|v| (*key, v))).collect())
+    }
+
     /// Applies what the change log holds beyond what was applied, if this
     /// process wrote chunks or the last check is older than a moment.
     pub async fn refresh(&self) -> Result<(), IndexError> {

@@ -28,8 +28,8 @@ pub use indexes::{IndexError, Indexes};
 pub use ingest::{DocumentOutcome, IngestError, IngestOptions, Ingestor, StageTotals};
 pub use keyword::{KeywordDoc, KeywordError, KeywordHit, KeywordIndex};
 pub use search::{
-    FusionWeights, SearchError, SearchFilter, SearchMode, SearchRequest, SearchResponse, SearchResult, SearchTimings,
-    Searcher,
+    FusionWeights, KeywordSearch, SearchError, SearchFilter, SearchMode, SearchRequest, SearchResponse, SearchResult,
+    SearchTimings, Searcher, VectorSearch,
 };
 pub use service::{Knowledge, KnowledgeOptions};
 pub use submit::{Submission, SubmitError, SubmittedDocument, Submitter, Upload};

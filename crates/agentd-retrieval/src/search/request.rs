@@ -1,0 +1,215 @@
+//! What a search asks for and what it answers: the request with its
+//! validation, the results, the stage timings and the errors.
+
+use agentd_store::{ChunkId, DocumentId};
+use serde::{Deserialize, Serialize};
+
+use crate::indexes::IndexError;
+
+/// The most results one search returns.
+pub const MAX_K: usize = 100;
+/// The longest query accepted, in bytes.
+pub const MAX_QUERY_BYTES: usize = 8 * 1024;
+
+/// How to rank.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum SearchMode {
+    /// Vector and keyword rankings fused.
+    #[default]
+    Hybrid,
+    /// By embedding similarity only.
+    Vector,
+    /// By BM25 only.
+    Keyword,
+}
+
+impl SearchMode {
+    pub const ALL: [SearchMode; 3] = [SearchMode::Hybrid, SearchMode::Vector, SearchMode::Keyword];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SearchMode::Hybrid => "hybrid",
+            SearchMode::Vector => "vector",
+            SearchMode::Keyword => "keyword",
+        }
+    }
+}
+
+/// Which chunks a search may return.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchFilter {
+    /// Only chunks of these documents.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>))]
+    pub document_ids: Option<Vec<DocumentId>>,
+    /// Only chunks of documents whose metadata has every one of these keys
+    /// with an equal value.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// How much each ranking counts in a hybrid search.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FusionWeights {
+    pub vector: f32,
+    pub keyword: f32,
+}
+
+impl Default for FusionWeights {
+    fn default() -> Self {
+        FusionWeights { vector: 1.0, keyword: 1.0 }
+    }
+}
+
+fn default_k() -> usize {
+    10
+}
+
+/// A search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchRequest {
+    pub query: String,
+    /// How many results (1–100, default 10).
+    #[serde(default = "default_k")]
+    pub k: usize,
+    #[serde(default)]
+    pub mode: SearchMode,
+    #[serde(default)]
+    pub filter: Option<SearchFilter>,
+    /// Keep only the best chunk of each document.
+    #[serde(default)]
+    pub collapse: bool,
+    /// Diversify with maximal marginal relevance: 1 is pure relevance, 0
+    /// pure novelty. Off when absent.
+    #[serde(default)]
+    pub mmr: Option<f32>,
+    /// Weights of the rankings in a hybrid search.
+    #[serde(default)]
+    pub weights: Option<FusionWeights>,
+    /// Include the time each stage took.
+    #[serde(default)]
+    pub debug: bool,
+}
+
+impl SearchRequest {
+    /// A plain search for `query`.
+    pub fn new(query: impl Into<String>, k: usize, mode: SearchMode) -> Self {
+        SearchRequest {
+            query: query.into(),
+            k,
+            mode,
+            filter: None,
+            collapse: false,
+            mmr: None,
+            weights: None,
+            debug: false,
+        }
+    }
+
+    /// Why the request cannot be served, if it cannot.
+    pub fn validate(&self) -> Result<(), SearchError> {
+        let invalid = |m: &str| Err(SearchError::Invalid(m.to_string()));
+        if self.query.trim().is_empty() {
+            return invalid("query must not be empty");
+        }
+        if self.query.len() > MAX_QUERY_BYTES {
+            return Err(SearchError::Invalid(format!("query is longer than {MAX_QUERY_BYTES} bytes")));
+        }
+        if self.k == 0 || self.k > MAX_K {
+            return Err(SearchError::Invalid(format!("k must be between 1 and {MAX_K}")));
+        }
+        if let Some(lambda) = self.mmr
+            && !(0.0..=1.0).contains(&lambda)
+        {
+            return invalid("mmr must be between 0 and 1");
+        }
+        if let Some(w) = self.weights
+            && (!w.vector.is_finite() || !w.keyword.is_finite() || w.vector < 0.0 || w.keyword < 0.0)
+        {
+            return invalid("weights must be finite and not negative");
+        }
+        Ok(())
+    }
+}
+
+/// Where a result's text is in its document's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Span {
+    pub byte_start: i64,
+    pub byte_end: i64,
+    pub char_start: i64,
+    pub char_end: i64,
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchResult {
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+    pub chunk_id: ChunkId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub document_id: DocumentId,
+    pub title: String,
+    pub text: String,
+    /// Cosine similarity (vector), BM25 (keyword) or fused reciprocal-rank
+    /// score (hybrid); higher is better.
+    pub score: f32,
+    pub heading_path: Vec<String>,
+    pub span: Span,
+    /// The chunk's place in its document, from 0.
+    pub position: i64,
+}
+
+/// How long each stage took, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchTimings {
+    pub sync_ms: f64,
+    pub filter_ms: f64,
+    pub embed_ms: f64,
+    pub vector_ms: f64,
+    pub keyword_ms: f64,
+    pub fusion_ms: f64,
+    pub fetch_ms: f64,
+    pub total_ms: f64,
+    /// What answered the vector ranking: `hnsw` (this node's index),
+    /// `exact` (a scan of a filter's few chunks) or `pgvector`.
+    pub vector_backend: String,
+    /// Candidates each index returned.
+    pub vector_candidates: usize,
+    pub keyword_candidates: usize,
+}
+
+/// The answer to a search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchResponse {
+    pub results: Vec<SearchResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<SearchTimings>,
+}
+
+/// Why a search failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The request is wrong; the message says how.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("embedding the query failed: {0}")]
+    Embed(String),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Store(#[from] agentd_store::StoreError),
+}
+
