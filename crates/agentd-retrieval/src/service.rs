@@ -11,14 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentd_models::Embedder;
-use agentd_store::Store;
+use agentd_store::{Document, DocumentId, Job, JobId, Page, Store, StoreError, TenantId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::indexes::{IndexError, Indexes};
 use crate::ingest::{IngestOptions, Ingestor};
-use crate::search::Searcher;
-use crate::submit::Submitter;
+use crate::search::{SearchError, SearchRequest, SearchResponse, Searcher};
+use crate::submit::{Submission, SubmitError, Submitter, Upload};
 use crate::vector::HnswParams;
 use crate::worker::{IngestQueue, Worker, WorkerOptions};
 
@@ -54,13 +54,14 @@ impl Default for KnowledgeOptions {
     }
 }
 
-/// Documents in, search results out.
+/// Documents in, search results out: what a caller may do with a tenant's
+/// knowledge, each operation keeping the store and the indexes in step.
 #[derive(Clone)]
 pub struct Knowledge {
-    pub store: Store,
-    pub submitter: Submitter,
-    pub searcher: Searcher,
-    pub queue: IngestQueue,
+    store: Store,
+    submitter: Submitter,
+    searcher: Searcher,
+    queue: IngestQueue,
     ingestor: Ingestor,
     options: KnowledgeOptions,
 }
@@ -85,6 +86,72 @@ impl Knowledge {
             store,
             options,
         }))
+    }
+
+    /// Stores documents and queues them for ingestion.
+    pub async fn submit(&self, tenant: TenantId, uploads: Vec<Upload>) -> Result<Submission, SubmitError> {
+        self.submitter.submit(tenant, uploads).await
+    }
+
+    /// Replaces a document with a new version; its old chunks stay
+    /// searchable until the new ones replace them.
+    pub async fn replace(&self, tenant: TenantId, id: DocumentId, upload: Upload) -> Result<Submission, SubmitError> {
+        self.submitter.replace(tenant, id, upload).await
+    }
+
+    /// The largest document accepted, in bytes.
+    pub fn max_document_bytes(&self) -> usize {
+        self.submitter.max_document_bytes()
+    }
+
+    /// A page of the tenant's documents, newest first, optionally only those
+    /// whose metadata has every key of `metadata` with an equal value.
+    pub async fn documents(
+        &self,
+        tenant: TenantId,
+        metadata: Option<&serde_json::Value>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Document>, StoreError> {
+        self.store.documents().list(tenant, metadata, limit, cursor).await
+    }
+
+    /// One document, with its status and chunk count.
+    pub async fn document(&self, tenant: TenantId, id: DocumentId) -> Result<Document, StoreError> {
+        self.store.documents().get(tenant, id).await
+    }
+
+    /// Deletes a document; its chunks leave this node's indexes before its
+    /// next search, and other nodes' at their next look at the change log.
+    pub async fn delete(&self, tenant: TenantId, id: DocumentId) -> Result<(), StoreError> {
+        self.store.documents().delete(tenant, id).await?;
+        self.indexes().mark_dirty();
+        Ok(())
+    }
+
+    /// An ingestion job: its status, attempts and progress.
+    pub async fn job(&self, tenant: TenantId, id: JobId) -> Result<Job, StoreError> {
+        self.store.jobs().get(tenant, id).await
+    }
+
+    /// Searches the tenant's chunks.
+    pub async fn search(&self, tenant: TenantId, request: &SearchRequest) -> Result<SearchResponse, SearchError> {
+        self.searcher.search(tenant, request).await
+    }
+
+    /// The searcher, for callers that run many searches (evaluation).
+    pub fn searcher(&self) -> &Searcher {
+        &self.searcher
+    }
+
+    /// Whether vectors are ranked with pgvector rather than this node's graph.
+    pub fn uses_pgvector(&self) -> bool {
+        self.searcher.uses_pgvector()
+    }
+
+    /// Which database holds the documents (`sqlite` or `postgres`).
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
     }
 
     /// Where this process's ingestion time went so far.

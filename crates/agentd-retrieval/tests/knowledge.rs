@@ -73,13 +73,13 @@ fn markdown(title: &str, text: &str) -> Upload {
 
 /// Submits and runs the job to the end with a worker of this test.
 async fn ingest(k: &Knowledge, tenant: TenantId, uploads: Vec<Upload>) -> Vec<DocumentId> {
-    let submission = k.submitter.submit(tenant, uploads).await.expect("submitted");
+    let submission = k.submit(tenant, uploads).await.expect("submitted");
     k.worker(0).drain().await.expect("jobs run");
     submission.documents.iter().map(|d| d.document.id).collect()
 }
 
 async fn titles(k: &Knowledge, tenant: TenantId, query: &str, mode: SearchMode) -> Vec<String> {
-    let response = k.searcher.search(tenant, &SearchRequest::new(query, 10, mode)).await.expect("search runs");
+    let response = k.search(tenant, &SearchRequest::new(query, 10, mode)).await.expect("search runs");
     response.results.into_iter().map(|r| r.title).collect()
 }
 
@@ -98,7 +98,7 @@ async fn documents_are_ingested_and_found_in_every_mode(backend: Backend) {
         assert_eq!(found.first().map(String::as_str), Some("guide"), "{mode:?}: {found:?}");
     }
     let request = SearchRequest { debug: true, ..SearchRequest::new("bread", 1, SearchMode::Hybrid) };
-    let response = k.searcher.search(tenant, &request).await.expect("search runs");
+    let response = k.search(tenant, &request).await.expect("search runs");
     let best = &response.results[0];
     assert_eq!((best.title.as_str(), best.heading_path.clone()), ("recipes", vec!["Recipes".to_string()]));
     // The span points at the passage in the document's text.
@@ -106,7 +106,7 @@ async fn documents_are_ingested_and_found_in_every_mode(backend: Backend) {
     let timings = response.timings.expect("debug asks for timings");
     assert!(timings.total_ms >= timings.embed_ms && timings.keyword_candidates >= 1);
     // Identical bytes again are the same document, not a second one.
-    let again = k.submitter.submit(tenant, vec![markdown("guide copy", GUIDE)]).await.expect("submitted");
+    let again = k.submit(tenant, vec![markdown("guide copy", GUIDE)]).await.expect("submitted");
     assert!(again.documents[0].duplicate);
     assert_eq!((again.documents[0].document.id, again.job_id), (ids[0], None));
 }
@@ -117,7 +117,7 @@ async fn a_new_version_replaces_the_old_chunks(backend: Backend) {
     let k = knowledge(&db, None).await;
     let ids = ingest(&k, tenant, vec![markdown("notes", "The launch code is zebra.")]).await;
     assert_eq!(titles(&k, tenant, "zebra", SearchMode::Keyword).await, vec!["notes"]);
-    let replaced = k.submitter.replace(tenant, ids[0], markdown("notes", "The launch code is giraffe.")).await;
+    let replaced = k.replace(tenant, ids[0], markdown("notes", "The launch code is giraffe.")).await;
     assert!(replaced.expect("replaced").job_id.is_some());
     // Until the new version is ingested the old one is still searchable.
     assert_eq!(titles(&k, tenant, "zebra", SearchMode::Keyword).await, vec!["notes"]);
@@ -142,7 +142,7 @@ async fn replaced_chunks_do_not_pile_up_in_the_vector_graph(backend: Backend) {
     let ids = ingest(&k, tenant, vec![markdown("manual", &manual("zebras"))]).await;
     assert_eq!(titles(&k, tenant, "zebras", SearchMode::Vector).await.first().map(String::as_str), Some("manual"));
     assert_eq!(graph_nodes(&k, tenant).await, (100, 0));
-    k.submitter.replace(tenant, ids[0], markdown("manual", &manual("giraffes"))).await.expect("replaced");
+    k.replace(tenant, ids[0], markdown("manual", &manual("giraffes"))).await.expect("replaced");
     k.worker(0).drain().await.expect("jobs run");
     assert_eq!(titles(&k, tenant, "giraffes", SearchMode::Vector).await.first().map(String::as_str), Some("manual"));
     // 100 dead nodes beside 100 live ones: the graph was rebuilt without them.
@@ -161,8 +161,7 @@ async fn deleted_documents_leave_every_index(backend: Backend) {
     let tenant = db.tenants().create("acme").await.expect("tenant").id;
     let k = knowledge(&db, None).await;
     let ids = ingest(&k, tenant, vec![markdown("guide", GUIDE), markdown("recipes", RECIPES)]).await;
-    db.documents().delete(tenant, ids[0]).await.expect("deleted");
-    k.indexes().mark_dirty();
+    k.delete(tenant, ids[0]).await.expect("deleted");
     for mode in SearchMode::ALL {
         let found = titles(&k, tenant, "copy the data directory backups", mode).await;
         assert!(!found.contains(&"guide".to_string()), "{mode:?}: {found:?}");
@@ -186,7 +185,7 @@ async fn tenants_never_see_each_others_chunks(backend: Backend) {
     // Naming the other tenant's document in a filter finds nothing either.
     let filter = SearchFilter { document_ids: Some(acme_docs.clone()), metadata: None };
     let request = SearchRequest { filter: Some(filter), ..SearchRequest::new("merger", 10, SearchMode::Hybrid) };
-    assert!(k.searcher.search(globex, &request).await.expect("search runs").results.is_empty());
+    assert!(k.search(globex, &request).await.expect("search runs").results.is_empty());
 }
 
 async fn filters_narrow_the_search(backend: Backend) {
@@ -203,21 +202,21 @@ async fn filters_narrow_the_search(backend: Backend) {
         document_ids: None,
         metadata: Some(json!({"team": "eng"}).as_object().cloned().unwrap_or_default()),
     });
-    let found = k.searcher.search(tenant, &request).await.expect("search runs");
+    let found = k.search(tenant, &request).await.expect("search runs");
     assert_eq!(found.results.iter().map(|r| r.title.as_str()).collect::<Vec<_>>(), vec!["eng policy"]);
     request.filter = Some(SearchFilter { document_ids: Some(vec![ids[0]]), metadata: None });
-    let found = k.searcher.search(tenant, &request).await.expect("search runs");
+    let found = k.search(tenant, &request).await.expect("search runs");
     assert_eq!(found.results.iter().map(|r| r.title.as_str()).collect::<Vec<_>>(), vec!["hr policy"]);
     request.filter = Some(SearchFilter {
         document_ids: Some(vec![ids[0]]),
         metadata: Some(json!({"team": "eng"}).as_object().cloned().unwrap_or_default()),
     });
-    assert!(k.searcher.search(tenant, &request).await.expect("search runs").results.is_empty());
+    assert!(k.search(tenant, &request).await.expect("search runs").results.is_empty());
     // Collapsing keeps one chunk per document.
     let long: String = (0..60).map(|i| format!("Paragraph {i} about holidays and leave.\n\n")).collect();
     ingest(&k, tenant, vec![markdown("handbook", &long)]).await;
     let request = SearchRequest { collapse: true, ..SearchRequest::new("holidays leave", 10, SearchMode::Hybrid) };
-    let results = k.searcher.search(tenant, &request).await.expect("search runs").results;
+    let results = k.search(tenant, &request).await.expect("search runs").results;
     let mut docs: Vec<_> = results.iter().map(|r| r.document_id).collect();
     docs.dedup();
     assert_eq!(docs.len(), results.len());
@@ -229,7 +228,7 @@ async fn filters_narrow_the_search(backend: Backend) {
         SearchRequest { mmr: Some(1.5), ..SearchRequest::new("x", 5, SearchMode::Hybrid) },
         SearchRequest::new("x".repeat(10_000), 5, SearchMode::Hybrid),
     ] {
-        assert!(matches!(k.searcher.search(tenant, &bad).await, Err(agentd_retrieval::SearchError::Invalid(_))));
+        assert!(matches!(k.search(tenant, &bad).await, Err(agentd_retrieval::SearchError::Invalid(_))));
     }
 }
 
@@ -263,11 +262,8 @@ async fn a_vanished_worker_leaves_no_duplicate_and_no_gap(backend: Backend) {
     let db = TestStore::new(backend).await;
     let tenant = db.tenants().create("acme").await.expect("tenant").id;
     let k = knowledge(&db, None).await;
-    let submission = k
-        .submitter
-        .submit(tenant, vec![markdown("guide", GUIDE), markdown("recipes", RECIPES)])
-        .await
-        .expect("submitted");
+    let submission =
+        k.submit(tenant, vec![markdown("guide", GUIDE), markdown("recipes", RECIPES)]).await.expect("submitted");
     let job = submission.job_id.expect("a job");
     // A worker claims the job and dies before finishing (its lease is short).
     let claimed = db.jobs().claim("vanished", &[INGEST_JOB], Duration::from_millis(100)).await.expect("claim");
@@ -339,7 +335,7 @@ async fn unreadable_documents_fail_alone(backend: Backend) {
     .expect("opens");
     let before = db.documents().list(tenant, None, 100, None).await.expect("list").items.len();
     let refused =
-        small.submitter.submit(tenant, vec![markdown("a", "short"), markdown("b", "far too long for it")]).await;
+        small.submit(tenant, vec![markdown("a", "short"), markdown("b", "far too long for it")]).await;
     assert!(matches!(refused, Err(agentd_retrieval::SubmitError::TooLarge { .. })));
     assert_eq!(db.documents().list(tenant, None, 100, None).await.expect("list").items.len(), before);
 }

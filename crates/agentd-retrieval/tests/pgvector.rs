@@ -20,14 +20,14 @@ fn markdown(title: &str, text: &str) -> Upload {
 }
 
 async fn ingest(k: &Knowledge, tenant: TenantId, uploads: Vec<Upload>) -> Vec<agentd_store::DocumentId> {
-    let submission = k.submitter.submit(tenant, uploads).await.expect("submitted");
+    let submission = k.submit(tenant, uploads).await.expect("submitted");
     k.worker(0).drain().await.expect("jobs run");
     submission.documents.iter().map(|d| d.document.id).collect()
 }
 
 async fn vector_titles(k: &Knowledge, tenant: TenantId, query: &str) -> (Vec<String>, String) {
     let request = SearchRequest { debug: true, ..SearchRequest::new(query, 5, SearchMode::Vector) };
-    let response = k.searcher.search(tenant, &request).await.expect("search runs");
+    let response = k.search(tenant, &request).await.expect("search runs");
     let backend = response.timings.map(|t| t.vector_backend).unwrap_or_default();
     (response.results.into_iter().map(|r| r.title).collect(), backend)
 }
@@ -38,7 +38,7 @@ async fn pgvector_ranks_every_nodes_vectors_within_the_tenant() {
     let acme = db.tenants().create("acme").await.expect("tenant").id;
     let globex = db.tenants().create("globex").await.expect("tenant").id;
     let k = knowledge(&db, true).await;
-    assert!(k.searcher.uses_pgvector(), "the server has pgvector");
+    assert!(k.uses_pgvector(), "the server has pgvector");
     let ids = ingest(
         &k,
         acme,
@@ -72,7 +72,7 @@ async fn vectors_stored_before_pgvector_was_used_are_backfilled() {
     let db = TestStore::new(Backend::PgVector).await;
     let acme = db.tenants().create("acme").await.expect("tenant").id;
     let local = knowledge(&db, false).await;
-    assert!(!local.searcher.uses_pgvector());
+    assert!(!local.uses_pgvector());
     ingest(&local, acme, vec![markdown("guide", "Copy the data directory every night.")]).await;
     assert_eq!(db.vectors().count(acme).await.expect("count"), 0);
     let k = knowledge(&db, true).await;
@@ -83,5 +83,5 @@ async fn vectors_stored_before_pgvector_was_used_are_backfilled() {
         Knowledge::open(db.store.clone(), Arc::new(HashedWordsEmbedder::new(32)), KnowledgeOptions::default())
             .await
             .expect("opens");
-    assert!(!other_model.searcher.uses_pgvector());
+    assert!(!other_model.uses_pgvector());
 }

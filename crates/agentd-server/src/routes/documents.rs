@@ -197,7 +197,7 @@ pub async fn upload_documents(
 ) -> Result<(StatusCode, Json<Submission>), ApiError> {
     let knowledge = knowledge(&state)?;
     let uploads = read_uploads(&state, request).await?;
-    let submission = knowledge.submitter.submit(caller.tenant_id, uploads).await?;
+    let submission = knowledge.submit(caller.tenant_id, uploads).await?;
     let ids: Vec<String> = submission.documents.iter().map(|d| d.document.id.to_string()).collect();
     let event = Event { action: "document.upload", target: None, details: json!({ "documents": ids }) };
     audit::by_caller(&state, &caller, &request_id, event).await;
@@ -225,8 +225,7 @@ pub async fn list_documents(
         }
     };
     let limit = query.limit.unwrap_or(50);
-    let page =
-        knowledge.store.documents().list(caller.tenant_id, filter.as_ref(), limit, query.cursor.as_deref()).await?;
+    let page = knowledge.documents(caller.tenant_id, filter.as_ref(), limit, query.cursor.as_deref()).await?;
     Ok(Json(page))
 }
 
@@ -239,7 +238,7 @@ pub async fn get_document(
     caller: Caller,
     Path(id): Path<DocumentId>,
 ) -> Result<Json<Document>, ApiError> {
-    Ok(Json(knowledge(&state)?.store.documents().get(caller.tenant_id, id).await?))
+    Ok(Json(knowledge(&state)?.document(caller.tenant_id, id).await?))
 }
 
 /// Replace a document with a new version; its old chunks stay searchable until the new ones replace them.
@@ -264,7 +263,7 @@ pub async fn replace_document(
         return Err(ApiError::invalid("a document is replaced by exactly one file"));
     }
     let upload = uploads.remove(0);
-    let submission = knowledge.submitter.replace(caller.tenant_id, id, upload).await?;
+    let submission = knowledge.replace(caller.tenant_id, id, upload).await?;
     let event = Event { action: "document.replace", target: Some(id.to_string()), details: json!({}) };
     audit::by_caller(&state, &caller, &request_id, event).await;
     Ok((StatusCode::ACCEPTED, Json(submission)))
@@ -281,8 +280,7 @@ pub async fn delete_document(
     Path(id): Path<DocumentId>,
 ) -> Result<StatusCode, ApiError> {
     let knowledge = knowledge(&state)?;
-    knowledge.store.documents().delete(caller.tenant_id, id).await?;
-    knowledge.indexes().mark_dirty();
+    knowledge.delete(caller.tenant_id, id).await?;
     let event = Event { action: "document.delete", target: Some(id.to_string()), details: json!({}) };
     audit::by_caller(&state, &caller, &request_id, event).await;
     Ok(StatusCode::NO_CONTENT)
@@ -297,5 +295,5 @@ pub async fn get_job(
     caller: Caller,
     Path(id): Path<JobId>,
 ) -> Result<Json<Job>, ApiError> {
-    Ok(Json(knowledge(&state)?.store.jobs().get(caller.tenant_id, id).await?))
+    Ok(Json(knowledge(&state)?.job(caller.tenant_id, id).await?))
 }

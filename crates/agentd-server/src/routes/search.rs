@@ -40,5 +40,5 @@ pub async fn search(
     Json(request): Json<SearchRequest>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let knowledge = knowledge(&state)?;
-    Ok(Json(knowledge.searcher.search(caller.tenant_id, &request).await?))
+    Ok(Json(knowledge.search(caller.tenant_id, &request).await?))
 }

@@ -240,7 +240,7 @@ async fn ingest(
             bytes += content.len();
             uploads.push(Upload::file(file.title.clone(), file.path.to_string_lossy(), content));
         }
-        knowledge.submitter.submit(tenant, uploads).await?;
+        knowledge.submit(tenant, uploads).await?;
     }
     let drains: Vec<_> = (0..workers.max(1))
         .map(|n| {
@@ -456,7 +456,7 @@ async fn search(
         let mut request = SearchRequest::new(query.clone(), 10, mode);
         request.debug = true;
         let started = Instant::now();
-        let response = knowledge.searcher.search(tenant, &request).await?;
+        let response = knowledge.search(tenant, &request).await?;
         let elapsed = started.elapsed().as_secs_f64() * 1000.0;
         if i >= WARM_UP {
             latencies_ms.push(elapsed);

@@ -21,7 +21,7 @@ pub async fn retrieval(config: &Config, tenant: &str, file: &Path) -> anyhow::Re
     let tenant = wiring::existing_tenant(&store, tenant).await?.id;
     let (embedder, _registry) = load_embedder(config).await?;
     let knowledge = Knowledge::open(store, embedder, knowledge_options(config, false)).await?;
-    let report = evaluate(&knowledge.searcher, tenant, &questions).await?;
+    let report = evaluate(knowledge.searcher(), tenant, &questions).await?;
     println!("{} questions from {}", questions.len(), file.display());
     print!("{}", report.table());
     Ok(())

@@ -102,14 +102,14 @@ pub async fn run(config: &Config, tenant: &str, wait: bool, paths: &[PathBuf]) -
         let mut uploads = Vec::new();
         for file in batch {
             let bytes = std::fs::read(&file.path).with_context(|| format!("cannot read {}", file.path.display()))?;
-            if bytes.len() > knowledge.submitter.max_document_bytes() {
+            if bytes.len() > knowledge.max_document_bytes() {
                 note(
                     &bar,
                     format!(
                         "skipped {}: {} bytes, over the limit of {} bytes",
                         file.title,
                         bytes.len(),
-                        knowledge.submitter.max_document_bytes()
+                        knowledge.max_document_bytes()
                     ),
                 );
                 refused += 1;
@@ -122,7 +122,7 @@ pub async fn run(config: &Config, tenant: &str, wait: bool, paths: &[PathBuf]) -
             continue;
         }
         let count = uploads.len() as u64;
-        let submission = match knowledge.submitter.submit(tenant, uploads).await {
+        let submission = match knowledge.submit(tenant, uploads).await {
             Ok(submission) => submission,
             Err(SubmitError::Store(e)) => return Err(e.into()),
             Err(e) => return Err(e.into()),

@@ -85,7 +85,7 @@ async fn ingest_samples(store: &agentd_store::Store, knowledge: &Knowledge, dir:
     if uploads.is_empty() {
         return Ok(0);
     }
-    let submission = knowledge.submitter.submit(tenant, uploads).await?;
+    let submission = knowledge.submit(tenant, uploads).await?;
     Ok(submission.documents.iter().filter(|d| !d.duplicate).count())
 }
 

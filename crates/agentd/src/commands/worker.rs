@@ -19,7 +19,7 @@ pub async fn run(config: &Config, workers: usize) -> anyhow::Result<()> {
     let knowledge = Knowledge::open(store, embedder, knowledge_options(config, false)).await?;
     let (stop, shutdown) = watch::channel(false);
     let tasks: Vec<_> = (0..workers.max(1)).map(|n| tokio::spawn(knowledge.worker(n).run(shutdown.clone()))).collect();
-    println!("agentd worker: {} ingestion worker(s) on the {} database", workers.max(1), knowledge.store.backend());
+    println!("agentd worker: {} ingestion worker(s) on the {} database", workers.max(1), knowledge.backend());
     shutdown_signal().await;
     let _ = stop.send(true);
     for task in tasks {
