@@ -29,7 +29,7 @@ pub use ingest::{DocumentOutcome, IngestError, IngestOptions, Ingestor, StageTot
 pub use keyword::{KeywordDoc, KeywordError, KeywordHit, KeywordIndex};
 pub use search::{
     FusionWeights, KeywordSearch, SearchError, SearchFilter, SearchMode, SearchRequest, SearchResponse, SearchResult,
-    SearchTimings, Searcher, VectorSearch,
+    SearchTimings, Searcher, Turn, TurnRole, VectorSearch,
 };
 pub use service::{Knowledge, KnowledgeOptions};
 pub use submit::{Submission, SubmitError, SubmittedDocument, Submitter, Upload};

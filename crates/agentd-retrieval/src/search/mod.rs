@@ -10,6 +10,7 @@
 //! says how long each stage took.
 
 mod backends;
+mod query;
 mod request;
 
 use std::collections::{HashMap, HashSet};
@@ -21,8 +22,8 @@ use agentd_store::{ChunkId, DocumentId, Store, TenantId};
 
 pub use backends::{Candidates, KeywordSearch, LocalKeywords, LocalVectors, PgVectors, VectorSearch};
 pub use request::{
-    FusionWeights, MAX_K, MAX_QUERY_BYTES, SearchError, SearchFilter, SearchMode, SearchRequest, SearchResponse,
-    SearchResult, SearchTimings, Span,
+    FusionWeights, MAX_HISTORY_BYTES, MAX_HISTORY_TURNS, MAX_K, MAX_QUERY_BYTES, SearchError, SearchFilter, SearchMode, SearchRequest, SearchResponse,
+    SearchResult, SearchTimings, Span, Turn, TurnRole,
 };
 
 use crate::fusion::{RRF_K, Ranked, collapse, mmr, reciprocal_rank_fusion};
@@ -140,10 +141,11 @@ impl Searcher {
         self.indexes.refresh().await?;
         timings.sync_ms = ms(at);
         let limit = candidates(request.k);
+        let text = query::contextual_query(&request.query, &request.history);
         let mut rankings = Rankings { vector: Vec::new(), keyword: Vec::new() };
         if request.mode != SearchMode::Keyword {
             let at = Instant::now();
-            let query = self.embedder.embed_one(&request.query).await.map_err(|e| SearchError::Embed(e.to_string()))?;
+            let query = self.embedder.embed_one(&text).await.map_err(|e| SearchError::Embed(e.to_string()))?;
             timings.embed_ms = ms(at);
             let at = Instant::now();
             let found = self.vectors.nearest(tenant, &query, limit, allowed).await?;
@@ -153,7 +155,7 @@ impl Searcher {
         }
         if request.mode != SearchMode::Vector {
             let at = Instant::now();
-            rankings.keyword = self.keywords.matching(tenant, &request.query, limit, allowed).await?.hits;
+            rankings.keyword = self.keywords.matching(tenant, &text, limit, allowed).await?.hits;
             timings.keyword_ms = ms(at);
         }
         timings.vector_candidates = rankings.vector.len();

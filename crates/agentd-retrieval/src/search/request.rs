@@ -68,6 +68,29 @@ impl Default for FusionWeights {
     }
 }
 
+/// Who said an earlier message of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum TurnRole {
+    User,
+    Assistant,
+}
+
+/// An earlier message of the conversation a query comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Turn {
+    pub role: TurnRole,
+    pub content: String,
+}
+
+/// The most earlier messages a search reads.
+pub const MAX_HISTORY_TURNS: usize = 50;
+/// The most bytes of earlier messages a search accepts.
+pub const MAX_HISTORY_BYTES: usize = 64 * 1024;
+
 fn default_k() -> usize {
     10
 }
@@ -98,6 +121,11 @@ pub struct SearchRequest {
     /// Include the time each stage took.
     #[serde(default)]
     pub debug: bool,
+    /// Earlier messages of the conversation, oldest first: a follow-up
+    /// such as "and for folders?" is searched together with what the
+    /// conversation was about.
+    #[serde(default)]
+    pub history: Vec<Turn>,
 }
 
 impl SearchRequest {
@@ -112,6 +140,7 @@ impl SearchRequest {
             mmr: None,
             weights: None,
             debug: false,
+            history: Vec::new(),
         }
     }
 
@@ -126,6 +155,12 @@ impl SearchRequest {
         }
         if self.k == 0 || self.k > MAX_K {
             return Err(SearchError::Invalid(format!("k must be between 1 and {MAX_K}")));
+        }
+        if self.history.len() > MAX_HISTORY_TURNS {
+            return Err(SearchError::Invalid(format!("history has more than {MAX_HISTORY_TURNS} messages")));
+        }
+        if self.history.iter().map(|t| t.content.len()).sum::<usize>() > MAX_HISTORY_BYTES {
+            return Err(SearchError::Invalid(format!("history is longer than {MAX_HISTORY_BYTES} bytes")));
         }
         if let Some(lambda) = self.mmr
             && !(0.0..=1.0).contains(&lambda)
