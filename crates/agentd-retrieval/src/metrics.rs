@@ -39,13 +39,20 @@ fn relevant_ranks<'a>(
         .map(|(index, _)| index + 1)
 }
 
-/// The share of the relevant documents found in the first `k`; 0 if none
-/// is relevant.
+/// The share of the relevant documents found in the first `k`, out of as
+/// many as `k` places can hold (`min(|relevant|, k)`), so a perfect ranking
+/// scores 1 at every `k`; 0 if none is relevant.
 pub fn recall_at(ranked: &[String], relevant: &HashSet<String>, k: usize) -> f64 {
-    if relevant.is_empty() {
+    let possible = relevant.len().min(k);
+    if possible == 0 {
         return 0.0;
     }
-    relevant_ranks(ranked, relevant, k).count() as f64 / relevant.len() as f64
+    relevant_ranks(ranked, relevant, k).count() as f64 / possible as f64
+}
+
+/// 1 if a relevant document is in the first `k`, else 0.
+pub fn hit_at(ranked: &[String], relevant: &HashSet<String>, k: usize) -> f64 {
+    if relevant_ranks(ranked, relevant, k).next().is_some() { 1.0 } else { 0.0 }
 }
 
 /// One over the rank of the first relevant document in the first `k`; 0 if
@@ -69,7 +76,11 @@ pub fn ndcg_at(ranked: &[String], relevant: &HashSet<String>, k: usize) -> f64 {
 /// The measures averaged over a set of questions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct MetricSummary {
-    pub recall_1: f64,
+    /// Questions with a relevant document in the first 1, 5, 10.
+    pub hit_1: f64,
+    pub hit_5: f64,
+    pub hit_10: f64,
+    /// Recall, capped by the number of relevant documents (see [`recall_at`]).
     pub recall_5: f64,
     pub recall_10: f64,
     /// Mean reciprocal rank in the first 10.
@@ -91,7 +102,9 @@ impl MetricSummary {
             return;
         }
         let one = MetricSummary {
-            recall_1: recall_at(ranked, relevant, 1),
+            hit_1: hit_at(ranked, relevant, 1),
+            hit_5: hit_at(ranked, relevant, 5),
+            hit_10: hit_at(ranked, relevant, 10),
             recall_5: recall_at(ranked, relevant, 5),
             recall_10: recall_at(ranked, relevant, 10),
             mrr_10: reciprocal_rank_at(ranked, relevant, 10),
@@ -109,7 +122,9 @@ impl MetricSummary {
         if questions > 0 {
             let (mine, theirs) = (self.questions as f64 / questions as f64, other.questions as f64 / questions as f64);
             let mean = |a: f64, b: f64| a * mine + b * theirs;
-            self.recall_1 = mean(self.recall_1, other.recall_1);
+            self.hit_1 = mean(self.hit_1, other.hit_1);
+            self.hit_5 = mean(self.hit_5, other.hit_5);
+            self.hit_10 = mean(self.hit_10, other.hit_10);
             self.recall_5 = mean(self.recall_5, other.recall_5);
             self.recall_10 = mean(self.recall_10, other.recall_10);
             self.mrr_10 = mean(self.mrr_10, other.mrr_10);
@@ -143,13 +158,25 @@ mod tests {
     }
 
     #[test]
-    fn recall_counts_the_relevant_documents_in_the_first_k() {
+    fn recall_counts_the_relevant_documents_in_the_first_k_out_of_what_fits() {
         let (ranked, relevant) = two_of_three();
         close(recall_at(&ranked, &relevant, 1), 0.0);
-        close(recall_at(&ranked, &relevant, 2), 1.0 / 3.0);
+        // Two places hold at most two of the three relevant documents.
+        close(recall_at(&ranked, &relevant, 2), 1.0 / 2.0);
+        close(recall_at(&ranked, &relevant, 4), 2.0 / 3.0);
         close(recall_at(&ranked, &relevant, 5), 2.0 / 3.0);
         close(recall_at(&ranked, &relevant, 100), 2.0 / 3.0);
         close(recall_at(&ranked, &relevant, 0), 0.0);
+        close(recall_at(&ids(&["R1"]), &set(&["R1", "R2"]), 1), 1.0);
+    }
+
+    #[test]
+    fn a_hit_is_any_relevant_document_in_the_first_k() {
+        let (ranked, relevant) = two_of_three();
+        close(hit_at(&ranked, &relevant, 1), 0.0);
+        close(hit_at(&ranked, &relevant, 2), 1.0);
+        close(hit_at(&ranked, &relevant, 10), 1.0);
+        close(hit_at(&ranked, &HashSet::new(), 10), 0.0);
     }
 
     #[test]
@@ -178,6 +205,7 @@ mod tests {
     fn a_repeated_document_counts_once_and_keeps_its_place() {
         let relevant = set(&["R1", "R2"]);
         let ranked = ids(&["R1", "R1", "R2"]);
+        close(recall_at(&ranked, &relevant, 1), 1.0);
         close(recall_at(&ranked, &relevant, 2), 0.5);
         close(recall_at(&ranked, &relevant, 3), 1.0);
         // DCG = 1/log2(2) + 1/log2(4) = 1.5; ideal = 1 + 1/log2(3).
@@ -204,7 +232,8 @@ mod tests {
         summary.add(&ids(&["x", "y"]), &set(&["x"]));
         summary.add(&ids(&["x"]), &HashSet::new());
         assert_eq!((summary.questions, summary.skipped), (2, 1));
-        close(summary.recall_1, (0.0 + 1.0) / 2.0);
+        close(summary.hit_1, (0.0 + 1.0) / 2.0);
+        close(summary.hit_5, 1.0);
         close(summary.recall_5, (2.0 / 3.0 + 1.0) / 2.0);
         close(summary.recall_10, (2.0 / 3.0 + 1.0) / 2.0);
         close(summary.mrr_10, (0.5 + 1.0) / 2.0);
@@ -233,7 +262,8 @@ mod tests {
         close(first.mrr_10, all.mrr_10);
         close(first.mrr_10, (1.0 / 3.0 + 1.0 + 0.0) / 3.0);
         close(first.ndcg_10, all.ndcg_10);
-        close(first.recall_1, all.recall_1);
+        close(first.hit_1, all.hit_1);
+        close(first.recall_5, all.recall_5);
         let mut empty = MetricSummary::default();
         empty.merge(&MetricSummary::default());
         assert_eq!(empty, MetricSummary::default());

@@ -80,11 +80,17 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum EvalCommand {
-    /// Recall@1/5/10, MRR@10 and nDCG@10 of each search mode over a JSON
-    /// Lines file of {"question", "relevant": [titles or ids]}.
+    /// Hit@k, recall@k, MRR@10 and nDCG@10 of each search mode, per
+    /// difficulty and for conversations, over a JSON Lines file of
+    /// {"question" or "turns", "relevant": [titles or ids], "difficulty"}.
     Retrieval {
         #[arg(long, default_value = agentd_server::bootstrap::DEFAULT_TENANT)]
         tenant: String,
+        /// Also build the plain baselines (page BM25, dense title-prefixed
+        /// passages, their fusion) from the tenant's pages and score them
+        /// in the same run.
+        #[arg(long)]
+        baselines: bool,
         file: PathBuf,
     },
 }
@@ -208,9 +214,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             logging::init(&config)?;
             commands::worker::run(&config, workers).await
         }
-        Command::Eval(EvalCommand::Retrieval { tenant, file }) => {
+        Command::Eval(EvalCommand::Retrieval { tenant, baselines, file }) => {
             logging::init_quiet(&config)?;
-            commands::eval::retrieval(&config, &tenant, &file).await
+            commands::eval::retrieval(&config, &tenant, baselines, &file).await
         }
         Command::Keys(KeysCommand::Create { tenant, role, name }) => {
             commands::keys::create(&config, &tenant, role, &name).await

@@ -25,13 +25,16 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The figures of one mode's row in `eval retrieval`'s table.
-fn eval_row(table: &str, mode: &str) -> Vec<f64> {
+/// The figures of a system's row in `eval retrieval`'s single-turn table:
+/// hit@1, hit@5, hit@10, R@5, R@10, MRR@10, nDCG@10, ms/query.
+fn eval_row(table: &str, system: &str) -> Vec<f64> {
     let line = table
         .lines()
-        .find(|l| l.split_whitespace().next() == Some(mode))
-        .unwrap_or_else(|| panic!("no {mode} row in {table}"));
-    line.split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect()
+        .skip_while(|l| !l.starts_with("single-turn ("))
+        .find(|l| l.starts_with(&format!("{system} ")))
+        .unwrap_or_else(|| panic!("no {system} row in {table}"));
+    let figures: Vec<f64> = line.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    figures[figures.len() - 8..].to_vec()
 }
 
 #[test]
@@ -74,18 +77,20 @@ fn ingest_waits_for_the_samples_skips_unchanged_files_and_eval_scores_every_mode
     assert!(text(&missing.stderr).contains("/nonexistent/agentd-docs"), "{}", text(&missing.stderr));
 
     let eval = samples.join("eval.jsonl");
-    let report = run(&dir.0, &["eval", "retrieval", "--tenant", "acme", eval.to_str().unwrap()]);
+    let report = run(&dir.0, &["eval", "retrieval", "--tenant", "acme", "--baselines", eval.to_str().unwrap()]);
     assert!(report.status.success(), "stderr: {}", text(&report.stderr));
     let table = text(&report.stdout);
     let questions = std::fs::read_to_string(&eval).unwrap().lines().filter(|l| !l.trim().is_empty()).count();
-    assert!(table.contains(&format!("{questions} questions")), "{table}");
-    for mode in ["hybrid", "vector", "keyword"] {
-        let row = eval_row(&table, mode);
-        let (recall_1, recall_5, recall_10, mrr, ndcg) = (row[0], row[1], row[2], row[3], row[4]);
-        assert!(recall_1 <= recall_5 && recall_5 <= recall_10 && recall_10 <= 1.0, "{mode}: {table}");
-        assert!(mrr >= recall_1 && mrr <= recall_10 && ndcg <= 1.0, "{mode}: {table}");
+    assert!(table.contains(&format!("single-turn ({questions} questions)")), "{table}");
+    let systems = ["hybrid", "vector", "keyword", "baseline: page BM25", "baseline: dense passages", "baseline: BM25+dense RRF"];
+    for system in systems {
+        let row = eval_row(&table, system);
+        let (hit_1, hit_5, hit_10, recall_5, recall_10, mrr, ndcg) = (row[0], row[1], row[2], row[3], row[4], row[5], row[6]);
+        assert!(hit_1 <= hit_5 && hit_5 <= hit_10 && hit_10 <= 1.0, "{system}: {table}");
+        assert!(recall_5 <= hit_5 && recall_10 <= hit_10, "{system}: {table}");
+        assert!(mrr >= hit_1 && mrr <= hit_10 && ndcg <= 1.0, "{system}: {table}");
         // Nine short documents: a working search finds the right one near the top.
-        assert!(recall_5 >= 0.75, "{mode} finds too little: {table}");
+        assert!(hit_5 >= 0.75, "{system} finds too little: {table}");
     }
 
     let unknown = run(&dir.0, &["eval", "retrieval", "--tenant", "nobody", eval.to_str().unwrap()]);
