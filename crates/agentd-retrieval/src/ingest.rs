@@ -20,8 +20,8 @@ use agentd_models::Embedder;
 use agentd_store::{ChunkReplacement, DocumentId, DocumentStatus, JobId, NewChunk, Store, StoreError, TenantId};
 use sha2::{Digest, Sha256};
 
-use crate::chunk::{ChunkOptions, TokenCounter, chunk_blocks};
-use crate::parse::{Format, parse};
+use crate::chunk::{Block, ChunkOptions, TokenCounter, chunk_blocks};
+use crate::parse::{Format, Parsed, parse};
 
 /// How documents are cut and embedded.
 #[derive(Debug, Clone, Copy)]
@@ -30,12 +30,50 @@ pub struct IngestOptions {
     pub chunk: ChunkOptions,
     /// Texts embedded per call to the model.
     pub embed_batch: usize,
+    /// Embed each chunk under its page title and headings
+    /// ([`embedding_text`]).
+    pub embed_headings: bool,
 }
 
 impl Default for IngestOptions {
     fn default() -> Self {
-        IngestOptions { chunk: ChunkOptions::default(), embed_batch: 32 }
+        IngestOptions { chunk: ChunkOptions::default(), embed_batch: 32, embed_headings: true }
     }
+}
+
+/// Parses on a blocking thread: parsing is CPU work that can take seconds
+/// on a large file.
+async fn parse_blocking(format: Format, bytes: Vec<u8>) -> Result<Parsed, String> {
+    let parsing = tokio::task::spawn_blocking(move || parse(format, &bytes).map_err(|e| e.to_string()));
+    parsing.await.unwrap_or_else(|e| Err(format!("parsing stopped unexpectedly: {e}")))
+}
+
+/// Tokens kept free in the embedder's window for a chunk's headings.
+const CONTEXT_TOKENS: usize = 24;
+
+/// What is embedded for a chunk: where it sits (the page's title, then the
+/// headings above it, each once) and then its text. A passage such as
+/// "Returns the middle value" means little without "statistics > median"
+/// above it; the stored text, which citations quote, stays the chunk's own.
+pub fn embedding_text(title: &str, heading_path: &[String], text: &str) -> String {
+    let mut context: Vec<&str> = Vec::with_capacity(heading_path.len() + 1);
+    let title = title.trim();
+    // The first heading is usually the page's title again, or a longer
+    // form of it.
+    let title_in_headings = heading_path.first().is_some_and(|h| h.contains(title) || title.contains(h.trim()));
+    if !title.is_empty() && !title_in_headings {
+        context.push(title);
+    }
+    for heading in heading_path {
+        let heading = heading.trim();
+        if !heading.is_empty() && context.last() != Some(&heading) {
+            context.push(heading);
+        }
+    }
+    if context.is_empty() {
+        return text.to_string();
+    }
+    format!("{}\n\n{text}", context.join(" > "))
 }
 
 /// What became of one document.
@@ -150,17 +188,31 @@ impl Ingestor {
         }
         let format = document.format.as_deref().and_then(Format::from_name);
         let parsing = Instant::now();
-        let chunks = match format {
+        let parsed = match format {
             None => Err(format!("unsupported format {:?}", document.format.as_deref().unwrap_or("unknown"))),
-            Some(format) => self.cut(format, bytes).await,
+            Some(format) => parse_blocking(format, bytes).await,
         };
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                StageClock::add(&self.clock.parse, parsing);
+                return self.fail(tenant, id, version, reason).await;
+            }
+        };
+        let chunks = self.cut(parsed.text, parsed.blocks).await;
         StageClock::add(&self.clock.parse, parsing);
         let chunks = match chunks {
             Ok(chunks) => chunks,
             Err(reason) => return self.fail(tenant, id, version, reason).await,
         };
+        let page_title = parsed.title;
         progress(0, chunks.len());
-        let embeddings = self.embed(tenant, &chunks, progress).await?;
+        let title = page_title.unwrap_or(document.title);
+        let texts: Vec<String> = match self.options.embed_headings {
+            true => chunks.iter().map(|c| embedding_text(&title, &c.heading_path, &c.text)).collect(),
+            false => chunks.iter().map(|c| c.text.clone()).collect(),
+        };
+        let embeddings = self.embed(tenant, &texts, progress).await?;
         let new: Vec<NewChunk> = chunks
             .into_iter()
             .zip(embeddings)
@@ -195,49 +247,52 @@ impl Ingestor {
         Ok(DocumentOutcome::Failed { reason })
     }
 
-    /// Parses and chunks on a blocking thread: both are CPU work that can
+    /// Chunks on a blocking thread: token counting is CPU work that can
     /// take seconds on a large file.
-    async fn cut(&self, format: Format, bytes: Vec<u8>) -> Result<Vec<crate::Chunk>, String> {
+    async fn cut(&self, text: String, blocks: Vec<Block>) -> Result<Vec<crate::Chunk>, String> {
         let embedder = self.embedder.clone();
         let mut options = self.options.chunk;
-        // Leave room for the model's own markers ([CLS], [SEP]).
-        options.max_tokens = options.max_tokens.min(embedder.max_tokens().saturating_sub(2).max(16));
+        // Leave room for the model's own markers ([CLS], [SEP]) and for the
+        // headings embedded with each chunk.
+        let context = if self.options.embed_headings { CONTEXT_TOKENS } else { 0 };
+        let window = embedder.max_tokens().saturating_sub(2 + context).max(16);
+        options.max_tokens = options.max_tokens.min(window);
+        options.overlap_tokens = options.overlap_tokens.min(options.max_tokens / 2);
         let cut = tokio::task::spawn_blocking(move || {
-            let parsed = parse(format, &bytes).map_err(|e| e.to_string())?;
-            let chunks = chunk_blocks(&parsed.text, &parsed.blocks, &ModelTokens(embedder.as_ref()), options);
+            let chunks = chunk_blocks(&text, &blocks, &ModelTokens(embedder.as_ref()), options);
             if chunks.is_empty() {
                 return Err("the document has no text".to_string());
             }
             Ok(chunks)
         });
-        cut.await.unwrap_or_else(|e| Err(format!("parsing stopped unexpectedly: {e}")))
+        cut.await.unwrap_or_else(|e| Err(format!("chunking stopped unexpectedly: {e}")))
     }
 
-    /// The vectors of `chunks`, from the cache where it has them, and from
+    /// The vectors of `texts`, from the cache where it has them, and from
     /// the model (then cached) for the rest.
     async fn embed(
         &self,
         tenant: TenantId,
-        chunks: &[crate::Chunk],
+        texts: &[String],
         progress: &mut (dyn FnMut(usize, usize) + Send),
     ) -> Result<Vec<Vec<f32>>, IngestError> {
         let model = self.embedder.model_name().to_string();
-        let hashes: Vec<[u8; 32]> = chunks.iter().map(|c| Sha256::digest(c.text.as_bytes()).into()).collect();
+        let hashes: Vec<[u8; 32]> = texts.iter().map(|t| Sha256::digest(t.as_bytes()).into()).collect();
         let mut unique = hashes.clone();
         unique.sort_unstable();
         unique.dedup();
         let mut known = self.store.embedding_cache().get_many(tenant, &model, &unique).await?;
         let missing: Vec<usize> = {
             let mut seen = std::collections::HashSet::new();
-            (0..chunks.len()).filter(|&i| !known.contains_key(&hashes[i]) && seen.insert(hashes[i])).collect()
+            (0..texts.len()).filter(|&i| !known.contains_key(&hashes[i]) && seen.insert(hashes[i])).collect()
         };
-        let total = chunks.len();
+        let total = texts.len();
         let mut done = total - missing.len();
         progress(done, total);
         for batch in missing.chunks(self.options.embed_batch.max(1)) {
-            let texts: Vec<String> = batch.iter().map(|&i| chunks[i].text.clone()).collect();
+            let batch_texts: Vec<String> = batch.iter().map(|&i| texts[i].clone()).collect();
             let embedding = Instant::now();
-            let vectors = self.embedder.embed(&texts).await.map_err(|e| IngestError::Embed(e.to_string()));
+            let vectors = self.embedder.embed(&batch_texts).await.map_err(|e| IngestError::Embed(e.to_string()));
             StageClock::add(&self.clock.embed, embedding);
             let vectors = vectors?;
             if vectors.len() != batch.len() {
@@ -259,5 +314,35 @@ impl Ingestor {
             .iter()
             .map(|h| known.get(h).cloned().ok_or_else(|| IngestError::Embed("a chunk's vector went missing".into())))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(headings: &[&str]) -> Vec<String> {
+        headings.iter().map(|h| h.to_string()).collect()
+    }
+
+    #[test]
+    fn a_chunk_is_embedded_under_its_title_and_headings() {
+        let text = embedding_text("guide.md", &path(&["Backups", "Restoring"]), "Copy the folder back.");
+        assert_eq!(text, "guide.md > Backups > Restoring\n\nCopy the folder back.");
+    }
+
+    #[test]
+    fn a_title_the_first_heading_repeats_is_said_once() {
+        let headings = path(&["statistics — Mathematical statistics functions", "Function details"]);
+        let title = "statistics — Mathematical statistics functions — Python 3.11 documentation";
+        let text = embedding_text(title, &headings, "Return the median.");
+        assert_eq!(text, "statistics — Mathematical statistics functions > Function details\n\nReturn the median.");
+        assert_eq!(embedding_text("File system", &path(&["File system", "File system"]), "x"), "File system\n\nx");
+    }
+
+    #[test]
+    fn a_chunk_without_context_is_embedded_as_it_is() {
+        assert_eq!(embedding_text("", &[], "plain"), "plain");
+        assert_eq!(embedding_text("notes.txt", &[], "plain"), "notes.txt\n\nplain");
     }
 }

@@ -89,6 +89,9 @@ pub struct Retrieval {
     pub chunk_tokens: usize,
     /// Tokens a chunk repeats from the previous one.
     pub chunk_overlap_tokens: usize,
+    /// Embed each chunk under its page title and headings (its stored text
+    /// stays its own).
+    pub embed_headings: bool,
     /// Attempts an ingestion job gets before it is dead.
     pub job_attempts: u32,
     /// Seconds a worker's claim on a job holds without a heartbeat (it
@@ -166,6 +169,7 @@ impl Default for Retrieval {
             max_document_bytes: 64 * 1024 * 1024,
             chunk_tokens: 254,
             chunk_overlap_tokens: 32,
+            embed_headings: true,
             job_attempts: 5,
             job_lease_secs: 60,
             hnsw_connectivity: 16,
@@ -281,6 +285,7 @@ impl Config {
         parse(env, "AGENTD_INGEST_WORKERS", &mut self.retrieval.workers)?;
         parse(env, "AGENTD_MAX_DOCUMENT_BYTES", &mut self.retrieval.max_document_bytes)?;
         parse(env, "AGENTD_JOB_LEASE_SECS", &mut self.retrieval.job_lease_secs)?;
+        parse(env, "AGENTD_EMBED_HEADINGS", &mut self.retrieval.embed_headings)?;
         parse(env, "AGENTD_RATE_LIMIT_PER_SECOND", &mut self.rate_limit.per_second)?;
         parse(env, "AGENTD_RATE_LIMIT_BURST", &mut self.rate_limit.burst)?;
         parse(env, "AGENTD_LOGIN_RATE_LIMIT_PER_MINUTE", &mut self.rate_limit.login_per_minute)?;

@@ -25,6 +25,7 @@ pub fn knowledge_options(config: &Config, persist: bool) -> KnowledgeOptions {
         },
         ingest: IngestOptions {
             chunk: ChunkOptions { max_tokens: r.chunk_tokens, overlap_tokens: r.chunk_overlap_tokens },
+            embed_headings: r.embed_headings,
             ..IngestOptions::default()
         },
         worker: WorkerOptions {
