@@ -20,6 +20,7 @@ use agentd_models::Embedder;
 use agentd_store::{ChunkReplacement, DocumentId, DocumentStatus, JobId, NewChunk, Store, StoreError, TenantId};
 use sha2::{Digest, Sha256};
 
+use crate::boilerplate;
 use crate::chunk::{Block, ChunkOptions, TokenCounter, chunk_blocks};
 use crate::parse::{Format, Parsed, parse};
 
@@ -33,11 +34,14 @@ pub struct IngestOptions {
     /// Embed each chunk under its page title and headings
     /// ([`embedding_text`]).
     pub embed_headings: bool,
+    /// Leave the tenant's repeated boilerplate out of chunks
+    /// ([`boilerplate`]).
+    pub drop_boilerplate: bool,
 }
 
 impl Default for IngestOptions {
     fn default() -> Self {
-        IngestOptions { chunk: ChunkOptions::default(), embed_batch: 32, embed_headings: true }
+        IngestOptions { chunk: ChunkOptions::default(), embed_batch: 32, embed_headings: true, drop_boilerplate: true }
     }
 }
 
@@ -199,7 +203,11 @@ impl Ingestor {
                 return self.fail(tenant, id, version, reason).await;
             }
         };
-        let chunks = self.cut(parsed.text, parsed.blocks).await;
+        let blocks = match self.options.drop_boilerplate {
+            true => self.without_boilerplate(tenant, id, parsed.blocks).await?,
+            false => parsed.blocks,
+        };
+        let chunks = self.cut(parsed.text, blocks).await;
         StageClock::add(&self.clock.parse, parsing);
         let chunks = match chunks {
             Ok(chunks) => chunks,
@@ -245,6 +253,25 @@ impl Ingestor {
     ) -> Result<DocumentOutcome, IngestError> {
         self.store.documents().set_status(tenant, id, version, DocumentStatus::Failed, Some(&reason)).await?;
         Ok(DocumentOutcome::Failed { reason })
+    }
+
+    /// `blocks` without the boilerplate the tenant's other documents repeat
+    /// at their ends; records this document's edge blocks for the next ones.
+    async fn without_boilerplate(
+        &self,
+        tenant: TenantId,
+        id: DocumentId,
+        blocks: Vec<Block>,
+    ) -> Result<Vec<Block>, StoreError> {
+        let prints = boilerplate::edge_prints(&blocks);
+        let others = self.store.block_prints().others_holding(tenant, id, &prints).await?;
+        self.store.block_prints().replace(tenant, id, &prints).await?;
+        let repeated = |print: i64| others.get(&print).is_some_and(|n| *n >= boilerplate::MIN_OTHER_DOCUMENTS);
+        let (kept, dropped) = boilerplate::strip(blocks, repeated);
+        if dropped > 0 {
+            tracing::debug!(%tenant, document = %id, dropped, "boilerplate blocks left out of the chunks");
+        }
+        Ok(kept)
     }
 
     /// Chunks on a blocking thread: token counting is CPU work that can

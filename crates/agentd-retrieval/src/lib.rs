@@ -8,6 +8,7 @@
 //! durable queue; the indexes follow the store's chunk change log, so the
 //! store stays the one source of truth. This crate knows nothing of HTTP.
 
+pub mod boilerplate;
 mod chunk;
 pub mod eval;
 pub mod fusion;

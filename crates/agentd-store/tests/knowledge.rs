@@ -281,3 +281,30 @@ on_both_backends!(embeddings_are_cached_per_tenant_and_model, |store| {
     assert!(store.embedding_cache().get_many(other, "m", &[h1]).await?.is_empty());
     Ok(())
 });
+
+on_both_backends!(block_prints_count_other_documents_of_the_same_tenant, |store| {
+    let acme = store.tenants().create("acme").await?.id;
+    let other = store.tenants().create("other").await?.id;
+    let mut documents = Vec::new();
+    for n in 0..3 {
+        let document = new_document(acme, &format!("d{n}"), format!("text {n}").as_bytes(), json!({}));
+        documents.push(store.documents().add(document).await?.document.id);
+    }
+    let foreign = store.documents().add(new_document(other, "f", b"foreign", json!({}))).await?.document.id;
+    let prints = store.block_prints();
+    prints.replace(acme, documents[0], &[1, 2, 2]).await?;
+    prints.replace(acme, documents[1], &[1, -5]).await?;
+    prints.replace(other, foreign, &[1, 2, -5]).await?;
+    // Each other document of the tenant counts once; the asker does not.
+    let seen = prints.others_holding(acme, documents[2], &[1, 2, -5, 9]).await?;
+    assert_eq!(seen, [(1, 2), (2, 1), (-5, 1)].into_iter().collect());
+    let seen = prints.others_holding(acme, documents[0], &[1, 2]).await?;
+    assert_eq!(seen, [(1, 1)].into_iter().collect());
+    // A new version's prints replace the old ones.
+    prints.replace(acme, documents[1], &[7]).await?;
+    assert_eq!(prints.others_holding(acme, documents[2], &[1, 7]).await?, [(1, 1), (7, 1)].into_iter().collect());
+    // A deleted document's prints go with it.
+    store.documents().delete(acme, documents[0]).await?;
+    assert_eq!(prints.others_holding(acme, documents[2], &[1, 2, 7]).await?, [(7, 1)].into_iter().collect());
+    Ok(())
+});

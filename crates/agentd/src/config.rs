@@ -92,6 +92,9 @@ pub struct Retrieval {
     /// Embed each chunk under its page title and headings (its stored text
     /// stays its own).
     pub embed_headings: bool,
+    /// Leave out of chunks the blocks that many of the tenant's documents
+    /// repeat at their start or end (navigation, headers, footers).
+    pub drop_boilerplate: bool,
     /// Attempts an ingestion job gets before it is dead.
     pub job_attempts: u32,
     /// Seconds a worker's claim on a job holds without a heartbeat (it
@@ -170,6 +173,7 @@ impl Default for Retrieval {
             chunk_tokens: 254,
             chunk_overlap_tokens: 32,
             embed_headings: true,
+            drop_boilerplate: true,
             job_attempts: 5,
             job_lease_secs: 60,
             hnsw_connectivity: 16,
@@ -286,6 +290,7 @@ impl Config {
         parse(env, "AGENTD_MAX_DOCUMENT_BYTES", &mut self.retrieval.max_document_bytes)?;
         parse(env, "AGENTD_JOB_LEASE_SECS", &mut self.retrieval.job_lease_secs)?;
         parse(env, "AGENTD_EMBED_HEADINGS", &mut self.retrieval.embed_headings)?;
+        parse(env, "AGENTD_DROP_BOILERPLATE", &mut self.retrieval.drop_boilerplate)?;
         parse(env, "AGENTD_RATE_LIMIT_PER_SECOND", &mut self.rate_limit.per_second)?;
         parse(env, "AGENTD_RATE_LIMIT_BURST", &mut self.rate_limit.burst)?;
         parse(env, "AGENTD_LOGIN_RATE_LIMIT_PER_MINUTE", &mut self.rate_limit.login_per_minute)?;

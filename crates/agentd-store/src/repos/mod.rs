@@ -6,6 +6,7 @@
 
 mod api_keys;
 mod audit;
+mod block_prints;
 mod chunks;
 mod documents;
 mod embedding_cache;
@@ -17,6 +18,7 @@ mod vectors;
 
 pub use api_keys::ApiKeys;
 pub use audit::Audit;
+pub use block_prints::BlockPrints;
 pub use chunks::{ChunkReplacement, Chunks};
 pub use documents::{Documents, content_hash};
 pub use embedding_cache::EmbeddingCache;
@@ -64,6 +66,11 @@ impl Store {
     /// Chunks of documents and the change log indexes follow.
     pub fn chunks(&self) -> Chunks<'_> {
         Chunks { store: self }
+    }
+
+    /// Which documents share a text block (boilerplate detection).
+    pub fn block_prints(&self) -> BlockPrints<'_> {
+        BlockPrints { store: self }
     }
 
     /// Embeddings by text hash.

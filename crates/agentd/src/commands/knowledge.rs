@@ -26,6 +26,7 @@ pub fn knowledge_options(config: &Config, persist: bool) -> KnowledgeOptions {
         ingest: IngestOptions {
             chunk: ChunkOptions { max_tokens: r.chunk_tokens, overlap_tokens: r.chunk_overlap_tokens },
             embed_headings: r.embed_headings,
+            drop_boilerplate: r.drop_boilerplate,
             ..IngestOptions::default()
         },
         worker: WorkerOptions {
