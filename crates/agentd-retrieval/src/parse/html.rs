@@ -283,6 +283,7 @@ impl Reader {
         let kind = self.kind();
         let text = match kind {
             BlockKind::Code => text.trim_matches('\n').trim_end().to_owned(),
+            BlockKind::Heading(_) => without_permalink(&text).to_owned(),
             _ => text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n"),
         };
         if !text.trim().is_empty() {
@@ -306,6 +307,20 @@ impl Reader {
     }
 }
 
+/// A heading without the permalink sign documentation generators append
+/// to it (Sphinx's `¶`, `§`, `🔗`, or a `#` standing alone), which is a
+/// link, not a word of the heading ("F#" keeps its sign).
+fn without_permalink(heading: &str) -> &str {
+    let heading = heading.trim();
+    let mut stripped = heading.trim_end_matches(['¶', '§', '🔗']).trim_end();
+    if let Some(before) = stripped.strip_suffix('#')
+        && before.ends_with(char::is_whitespace)
+    {
+        stripped = before.trim_end();
+    }
+    if stripped.is_empty() { heading } else { stripped }
+}
+
 fn normalize_space(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -320,6 +335,15 @@ mod tests {
 
     fn kinds_and_texts(parsed: &Parsed) -> Vec<(BlockKind, &str)> {
         parsed.blocks.iter().map(|b| (b.kind, b.text.as_str())).collect()
+    }
+
+    #[test]
+    fn permalink_signs_after_headings_are_not_part_of_them() {
+        let source = r##"<h1>statistics — Maths<a class="headerlink" href="#s">¶</a></h1><p>Text ¶ stays.</p>
+            <h2>C# and F#</h2><h2>Install <a href="#i">#</a></h2><h3>¶</h3>"##;
+        let parsed = read(source);
+        let texts: Vec<&str> = parsed.blocks.iter().map(|b| b.text.as_str()).collect();
+        assert_eq!(texts, vec!["statistics — Maths", "Text ¶ stays.", "C# and F#", "Install", "¶"]);
     }
 
     #[test]
