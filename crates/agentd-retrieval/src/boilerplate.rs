@@ -103,7 +103,8 @@ mod tests {
         blocks.iter().map(|b| b.text.as_str()).collect()
     }
 
-    const CHROME: [&str; 3] = ["Prev | Up | Home | Next", "Stability: 2 - Stable", "© 2024 Example Corp. All rights reserved."];
+    const CHROME: [&str; 3] =
+        ["Prev | Up | Home | Next", "Stability: 2 - Stable", "© 2024 Example Corp. All rights reserved."];
 
     fn is_chrome(print: i64) -> bool {
         CHROME.iter().any(|c| fingerprint(c) == print)
@@ -132,7 +133,12 @@ mod tests {
         // The banner inside the page stays: it is not at an edge.
         assert_eq!(
             texts(&kept),
-            vec!["File system", "The fs module reads and writes files.", CHROME[1], "Its promise API returns promises."]
+            vec![
+                "File system",
+                "The fs module reads and writes files.",
+                CHROME[1],
+                "Its promise API returns promises."
+            ]
         );
     }
 

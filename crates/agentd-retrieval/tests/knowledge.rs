@@ -334,8 +334,7 @@ async fn unreadable_documents_fail_alone(backend: Backend) {
     .await
     .expect("opens");
     let before = db.documents().list(tenant, None, 100, None).await.expect("list").items.len();
-    let refused =
-        small.submit(tenant, vec![markdown("a", "short"), markdown("b", "far too long for it")]).await;
+    let refused = small.submit(tenant, vec![markdown("a", "short"), markdown("b", "far too long for it")]).await;
     assert!(matches!(refused, Err(agentd_retrieval::SubmitError::TooLarge { .. })));
     assert_eq!(db.documents().list(tenant, None, 100, None).await.expect("list").items.len(), before);
 }

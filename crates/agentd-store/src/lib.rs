@@ -37,6 +37,6 @@ pub use records::{
     Session, Tenant, User,
 };
 pub use repos::{
-    ApiKeys, Audit, BlockPrints, ChunkReplacement, Chunks, Documents, EmbeddingCache, Jobs, Sessions, Tenants, Users, Vectors,
-    content_hash,
+    ApiKeys, Audit, BlockPrints, ChunkReplacement, Chunks, Documents, EmbeddingCache, Jobs, Sessions, Tenants, Users,
+    Vectors, content_hash,
 };

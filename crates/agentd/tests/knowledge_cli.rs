@@ -82,10 +82,12 @@ fn ingest_waits_for_the_samples_skips_unchanged_files_and_eval_scores_every_mode
     let table = text(&report.stdout);
     let questions = std::fs::read_to_string(&eval).unwrap().lines().filter(|l| !l.trim().is_empty()).count();
     assert!(table.contains(&format!("single-turn ({questions} questions)")), "{table}");
-    let systems = ["hybrid", "vector", "keyword", "baseline: page BM25", "baseline: dense passages", "baseline: BM25+dense RRF"];
+    let systems =
+        ["hybrid", "vector", "keyword", "baseline: page BM25", "baseline: dense passages", "baseline: BM25+dense RRF"];
     for system in systems {
         let row = eval_row(&table, system);
-        let (hit_1, hit_5, hit_10, recall_5, recall_10, mrr, ndcg) = (row[0], row[1], row[2], row[3], row[4], row[5], row[6]);
+        let (hit_1, hit_5, hit_10, recall_5, recall_10, mrr, ndcg) =
+            (row[0], row[1], row[2], row[3], row[4], row[5], row[6]);
         assert!(hit_1 <= hit_5 && hit_5 <= hit_10 && hit_10 <= 1.0, "{system}: {table}");
         assert!(recall_5 <= hit_5 && recall_10 <= hit_10, "{system}: {table}");
         assert!(mrr >= hit_1 && mrr <= hit_10 && ndcg <= 1.0, "{system}: {table}");

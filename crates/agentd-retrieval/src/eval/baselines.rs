@@ -152,7 +152,8 @@ impl Baselines {
             let entry = best.entry(*page).or_insert(f32::NEG_INFINITY);
             *entry = entry.max(score);
         }
-        let mut ranked: Vec<Ranked> = best.into_iter().map(|(page, score)| Ranked { key: page as u64, score }).collect();
+        let mut ranked: Vec<Ranked> =
+            best.into_iter().map(|(page, score)| Ranked { key: page as u64, score }).collect();
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.key.cmp(&b.key)));
         ranked.truncate(k);
         Ok(ranked)

@@ -251,7 +251,7 @@ pub async fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{reciprocal_rank_at, recall_at};
+    use crate::metrics::{recall_at, reciprocal_rank_at};
 
     #[test]
     fn eval_sets_are_read_and_their_errors_name_the_line() {

@@ -82,7 +82,8 @@ impl VectorSearch for LocalVectors {
         indexes.refresh().await?;
         let index = indexes.tenant(tenant).await?;
         let index = index.read().await;
-        let ranked = |hits: Vec<crate::vector::VectorHit>| hits.into_iter().map(|h| Ranked { key: h.key, score: h.score });
+        let ranked =
+            |hits: Vec<crate::vector::VectorHit>| hits.into_iter().map(|h| Ranked { key: h.key, score: h.score });
         let Some(docs) = allowed else {
             let hits = index.vectors.search(query, limit, None).map_err(IndexError::from)?;
             return Ok(Candidates { hits: ranked(hits).collect(), backend: "hnsw" });

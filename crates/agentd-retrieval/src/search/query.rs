@@ -115,7 +115,8 @@ mod tests {
     #[test]
     fn a_long_assistant_message_is_cut_at_a_word() {
         let long = format!("Use shutil.copytree {}", "word ".repeat(200));
-        let query = contextual_query("and folders?", &[turn(TurnRole::User, "copy files"), turn(TurnRole::Assistant, &long)]);
+        let query =
+            contextual_query("and folders?", &[turn(TurnRole::User, "copy files"), turn(TurnRole::Assistant, &long)]);
         let assistant = query.lines().nth(1).expect("assistant line");
         assert!(assistant.len() <= ASSISTANT_CHARS && assistant.starts_with("Use shutil.copytree"));
         assert!(!assistant.ends_with(' '));
