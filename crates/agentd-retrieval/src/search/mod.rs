@@ -22,8 +22,8 @@ use agentd_store::{ChunkId, DocumentId, Store, TenantId};
 
 pub use backends::{Candidates, KeywordSearch, LocalKeywords, LocalVectors, PgVectors, VectorSearch};
 pub use request::{
-    FusionWeights, MAX_HISTORY_BYTES, MAX_HISTORY_TURNS, MAX_K, MAX_QUERY_BYTES, SearchError, SearchFilter, SearchMode, SearchRequest, SearchResponse,
-    SearchResult, SearchTimings, Span, Turn, TurnRole,
+    FusionWeights, MAX_HISTORY_BYTES, MAX_HISTORY_TURNS, MAX_K, MAX_QUERY_BYTES, SearchError, SearchFilter, SearchMode,
+    SearchRequest, SearchResponse, SearchResult, SearchTimings, Span, Turn, TurnRole,
 };
 
 use crate::fusion::{RRF_K, Ranked, collapse, mmr, reciprocal_rank_fusion};
@@ -67,11 +67,8 @@ impl Searcher {
     /// The same searcher ranking vectors with pgvector (`true`) or this
     /// node's graph (`false`).
     pub fn with_pgvector(mut self, on: bool) -> Self {
-        self.vectors = if on {
-            Arc::new(PgVectors(self.store.clone()))
-        } else {
-            Arc::new(LocalVectors(self.indexes.clone()))
-        };
+        self.vectors =
+            if on { Arc::new(PgVectors(self.store.clone())) } else { Arc::new(LocalVectors(self.indexes.clone())) };
         self.pgvector = on;
         self
     }
@@ -140,7 +137,7 @@ impl Searcher {
         let at = Instant::now();
         self.indexes.refresh().await?;
         timings.sync_ms = ms(at);
-        let limit = candidates(request.k);
+        let limit = candidates(request);
         let text = query::contextual_query(&request.query, &request.history);
         let mut rankings = Rankings { vector: Vec::new(), keyword: Vec::new() };
         if request.mode != SearchMode::Keyword {
@@ -178,7 +175,7 @@ impl Searcher {
             SearchMode::Hybrid => {
                 let weights = request.weights.unwrap_or_default();
                 let lists = [(&rankings.vector[..], weights.vector), (&rankings.keyword[..], weights.keyword)];
-                reciprocal_rank_fusion(&lists, RRF_K, candidates(request.k))
+                reciprocal_rank_fusion(&lists, RRF_K, candidates(request))
             }
         };
         let keys: Vec<u64> = ranked.iter().map(|r| r.key).collect();
@@ -235,9 +232,11 @@ impl Searcher {
     }
 }
 
-/// How many candidates each retriever is asked for.
-fn candidates(k: usize) -> usize {
-    (k * 5).clamp(50, 1000)
+/// How many candidates each retriever is asked for: more when results are
+/// collapsed to documents, so that `k` distinct documents are among them.
+fn candidates(request: &SearchRequest) -> usize {
+    let per_result = if request.collapse { 20 } else { 5 };
+    (request.k * per_result).clamp(50, 1000)
 }
 
 fn respond(results: Vec<SearchResult>, debug: bool, mut timings: SearchTimings, started: Instant) -> SearchResponse {
