@@ -13,7 +13,9 @@ use agentd_models::HashedWordsEmbedder;
 use agentd_retrieval::parse::Format;
 use agentd_retrieval::vector::VectorIndex;
 use agentd_retrieval::worker::INGEST_JOB;
-use agentd_retrieval::{Knowledge, KnowledgeOptions, SearchFilter, SearchMode, SearchRequest, Upload, WorkerOptions};
+use agentd_retrieval::{
+    Knowledge, KnowledgeOptions, SearchFilter, SearchMode, SearchRequest, Turn, TurnRole, Upload, WorkerOptions,
+};
 use agentd_store::testing::{Backend, TestStore};
 use agentd_store::{DocumentId, DocumentStatus, JobStatus, Store, TenantId};
 use serde_json::json;
@@ -49,6 +51,7 @@ on_both_backends!(
     indexes_survive_a_restart_and_a_lost_snapshot,
     a_vanished_worker_leaves_no_duplicate_and_no_gap,
     unreadable_documents_fail_alone,
+    a_follow_up_is_searched_with_its_conversation,
 );
 
 const GUIDE: &str = "# Deployment guide\n\nRun the server behind a reverse proxy.\n\n\
@@ -337,4 +340,27 @@ async fn unreadable_documents_fail_alone(backend: Backend) {
     let refused = small.submit(tenant, vec![markdown("a", "short"), markdown("b", "far too long for it")]).await;
     assert!(matches!(refused, Err(agentd_retrieval::SubmitError::TooLarge { .. })));
     assert_eq!(db.documents().list(tenant, None, 100, None).await.expect("list").items.len(), before);
+}
+
+async fn a_follow_up_is_searched_with_its_conversation(backend: Backend) {
+    let db = TestStore::new(backend).await;
+    let tenant = db.tenants().create("acme").await.expect("tenant").id;
+    let k = knowledge(&db, None).await;
+    ingest(&k, tenant, vec![markdown("guide", GUIDE), markdown("recipes", RECIPES)]).await;
+    // Alone, the follow-up shares its words with the recipe.
+    let mut request = SearchRequest::new("and for how many minutes?", 1, SearchMode::Keyword);
+    let alone = k.search(tenant, &request).await.expect("search runs");
+    assert_eq!(alone.results.first().map(|r| r.title.as_str()), Some("recipes"));
+    request.history = vec![
+        Turn { role: TurnRole::User, content: "how do I copy the data directory for backups to cold storage?".into() },
+        Turn { role: TurnRole::Assistant, content: "Copy the data directory every night.".into() },
+    ];
+    for mode in SearchMode::ALL {
+        request.mode = mode;
+        let found = k.search(tenant, &request).await.expect("search runs");
+        assert_eq!(found.results.first().map(|r| r.title.as_str()), Some("guide"), "{mode:?}");
+    }
+    // History is bounded like the question.
+    request.history = vec![Turn { role: TurnRole::User, content: "x".repeat(65 * 1024) }];
+    assert!(matches!(k.search(tenant, &request).await, Err(agentd_retrieval::SearchError::Invalid(_))));
 }
