@@ -126,7 +126,7 @@ pub struct StageTotals {
 }
 
 #[derive(Debug, Default)]
-struct StageClock {
+pub(crate) struct StageClock {
     parse: AtomicU64,
     embed: AtomicU64,
     store: AtomicU64,
@@ -213,14 +213,16 @@ impl Ingestor {
             Ok(chunks) => chunks,
             Err(reason) => return self.fail(tenant, id, version, reason).await,
         };
-        let page_title = parsed.title;
         progress(0, chunks.len());
-        let title = page_title.unwrap_or(document.title);
+        let title = parsed.title.unwrap_or(document.title);
         let texts: Vec<String> = match self.options.embed_headings {
             true => chunks.iter().map(|c| embedding_text(&title, &c.heading_path, &c.text)).collect(),
             false => chunks.iter().map(|c| c.text.clone()).collect(),
         };
-        let embeddings = self.embed(tenant, &texts, progress).await?;
+        let batch = self.options.embed_batch;
+        let embeddings =
+            embed_through_cache(&self.store, self.embedder.as_ref(), tenant, &texts, batch, &self.clock, progress)
+                .await?;
         let new: Vec<NewChunk> = chunks
             .into_iter()
             .zip(embeddings)
@@ -294,54 +296,59 @@ impl Ingestor {
         });
         cut.await.unwrap_or_else(|e| Err(format!("chunking stopped unexpectedly: {e}")))
     }
+}
 
-    /// The vectors of `texts`, from the cache where it has them, and from
-    /// the model (then cached) for the rest.
-    async fn embed(
-        &self,
-        tenant: TenantId,
-        texts: &[String],
-        progress: &mut (dyn FnMut(usize, usize) + Send),
-    ) -> Result<Vec<Vec<f32>>, IngestError> {
-        let model = self.embedder.model_name().to_string();
-        let hashes: Vec<[u8; 32]> = texts.iter().map(|t| Sha256::digest(t.as_bytes()).into()).collect();
-        let mut unique = hashes.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        let mut known = self.store.embedding_cache().get_many(tenant, &model, &unique).await?;
-        let missing: Vec<usize> = {
-            let mut seen = std::collections::HashSet::new();
-            (0..texts.len()).filter(|&i| !known.contains_key(&hashes[i]) && seen.insert(hashes[i])).collect()
-        };
-        let total = texts.len();
-        let mut done = total - missing.len();
-        progress(done, total);
-        for batch in missing.chunks(self.options.embed_batch.max(1)) {
-            let batch_texts: Vec<String> = batch.iter().map(|&i| texts[i].clone()).collect();
-            let embedding = Instant::now();
-            let vectors = self.embedder.embed(&batch_texts).await.map_err(|e| IngestError::Embed(e.to_string()));
-            StageClock::add(&self.clock.embed, embedding);
-            let vectors = vectors?;
-            if vectors.len() != batch.len() {
-                return Err(IngestError::Embed(format!("asked for {} vectors, got {}", batch.len(), vectors.len())));
-            }
-            let entries: Vec<([u8; 32], &[f32])> =
-                batch.iter().zip(&vectors).map(|(&i, v)| (hashes[i], v.as_slice())).collect();
-            let caching = Instant::now();
-            let cached = self.store.embedding_cache().put_many(tenant, &model, &entries).await;
-            StageClock::add(&self.clock.store, caching);
-            cached?;
-            for (&i, vector) in batch.iter().zip(vectors) {
-                known.insert(hashes[i], vector);
-            }
-            done += batch.len();
-            progress(done.min(total), total);
+/// The vectors of `texts`, from the tenant's embedding cache where it has
+/// them and from the model (then cached, `batch` texts a call) for the
+/// rest. `progress` hears how many are done of how many; `clock` is charged
+/// the model's time and the cache's writes.
+pub(crate) async fn embed_through_cache(
+    store: &Store,
+    embedder: &dyn Embedder,
+    tenant: TenantId,
+    texts: &[String],
+    batch: usize,
+    clock: &StageClock,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<Vec<Vec<f32>>, IngestError> {
+    let model = embedder.model_name().to_string();
+    let hashes: Vec<[u8; 32]> = texts.iter().map(|t| Sha256::digest(t.as_bytes()).into()).collect();
+    let mut unique = hashes.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    let mut known = store.embedding_cache().get_many(tenant, &model, &unique).await?;
+    let missing: Vec<usize> = {
+        let mut seen = std::collections::HashSet::new();
+        (0..texts.len()).filter(|&i| !known.contains_key(&hashes[i]) && seen.insert(hashes[i])).collect()
+    };
+    let total = texts.len();
+    let mut done = total - missing.len();
+    progress(done, total);
+    for batch in missing.chunks(batch.max(1)) {
+        let batch_texts: Vec<String> = batch.iter().map(|&i| texts[i].clone()).collect();
+        let embedding = Instant::now();
+        let vectors = embedder.embed(&batch_texts).await.map_err(|e| IngestError::Embed(e.to_string()));
+        StageClock::add(&clock.embed, embedding);
+        let vectors = vectors?;
+        if vectors.len() != batch.len() {
+            return Err(IngestError::Embed(format!("asked for {} vectors, got {}", batch.len(), vectors.len())));
         }
-        hashes
-            .iter()
-            .map(|h| known.get(h).cloned().ok_or_else(|| IngestError::Embed("a chunk's vector went missing".into())))
-            .collect()
+        let entries: Vec<([u8; 32], &[f32])> =
+            batch.iter().zip(&vectors).map(|(&i, v)| (hashes[i], v.as_slice())).collect();
+        let caching = Instant::now();
+        let cached = store.embedding_cache().put_many(tenant, &model, &entries).await;
+        StageClock::add(&clock.store, caching);
+        cached?;
+        for (&i, vector) in batch.iter().zip(vectors) {
+            known.insert(hashes[i], vector);
+        }
+        done += batch.len();
+        progress(done.min(total), total);
     }
+    hashes
+        .iter()
+        .map(|h| known.get(h).cloned().ok_or_else(|| IngestError::Embed("a text's vector went missing".into())))
+        .collect()
 }
 
 #[cfg(test)]

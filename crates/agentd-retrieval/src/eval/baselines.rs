@@ -16,16 +16,16 @@
 //!   chunking, indexing and ranking, not from reading the files.
 //! - Passages are packed from whole paragraphs; a paragraph longer than a
 //!   passage is cut at words. Their vectors go through the store's
-//!   embedding cache, so a second run embeds nothing.
+//!   embedding cache as ingestion's do, so a second run embeds nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use agentd_models::Embedder;
 use agentd_store::{DocumentStatus, Store, TenantId};
-use sha2::{Digest, Sha256};
 
 use crate::fusion::{RRF_K, Ranked, reciprocal_rank_fusion};
+use crate::ingest::{IngestError, StageClock, embed_through_cache};
 use crate::keyword::{KeywordDoc, KeywordIndex};
 use crate::parse::{Format, parse};
 use crate::search::SearchError;
@@ -107,7 +107,14 @@ impl Baselines {
                 owners.push(n);
             }
         }
-        let vectors = embed_cached(store, tenant, embedder.as_ref(), &texts).await?;
+        let clock = StageClock::default();
+        let vectors =
+            embed_through_cache(store, embedder.as_ref(), tenant, &texts, EMBED_BATCH, &clock, &mut |_, _| {})
+                .await
+                .map_err(|e| match e {
+                    IngestError::Store(e) => SearchError::Store(e),
+                    other => SearchError::Embed(other.to_string()),
+                })?;
         let passages = owners.into_iter().zip(vectors).collect();
         Ok(Baselines { pages, bm25, passages, embedder })
     }
@@ -238,39 +245,6 @@ fn cut_at_words(paragraph: &str, max_tokens: usize, count: &dyn Fn(&str) -> usiz
         start = end;
     }
     pieces
-}
-
-/// The unit vectors of `texts`, from the tenant's embedding cache where it
-/// has them and from the model (then cached) for the rest.
-async fn embed_cached(
-    store: &Store,
-    tenant: TenantId,
-    embedder: &dyn Embedder,
-    texts: &[String],
-) -> Result<Vec<Vec<f32>>, SearchError> {
-    let model = embedder.model_name().to_string();
-    let hashes: Vec<[u8; 32]> = texts.iter().map(|t| Sha256::digest(t.as_bytes()).into()).collect();
-    let mut known: HashMap<[u8; 32], Vec<f32>> = HashMap::new();
-    for batch in hashes.chunks(500) {
-        known.extend(store.embedding_cache().get_many(tenant, &model, batch).await?);
-    }
-    let mut seen = std::collections::HashSet::new();
-    let missing: Vec<usize> =
-        (0..texts.len()).filter(|&i| !known.contains_key(&hashes[i]) && seen.insert(hashes[i])).collect();
-    for batch in missing.chunks(EMBED_BATCH) {
-        let batch_texts: Vec<String> = batch.iter().map(|&i| texts[i].clone()).collect();
-        let vectors = embedder.embed(&batch_texts).await.map_err(|e| SearchError::Embed(e.to_string()))?;
-        let entries: Vec<([u8; 32], &[f32])> =
-            batch.iter().zip(&vectors).map(|(&i, v)| (hashes[i], v.as_slice())).collect();
-        store.embedding_cache().put_many(tenant, &model, &entries).await?;
-        for (&i, vector) in batch.iter().zip(vectors) {
-            known.insert(hashes[i], vector);
-        }
-    }
-    hashes
-        .iter()
-        .map(|h| known.get(h).cloned().ok_or_else(|| SearchError::Embed("a passage's vector went missing".into())))
-        .collect()
 }
 
 #[cfg(test)]

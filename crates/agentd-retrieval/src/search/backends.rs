@@ -11,8 +11,9 @@
 //! - A filter that leaves few chunks is answered by an exact scan of those
 //!   chunks' vectors ([`EXACT_BELOW`]): walking a graph for rare matches
 //!   visits most of it and may still miss some.
-//! - Local retrievers bring the tenant's indexes up to date with the
-//!   store's change log first, so a document ready in the store is found.
+//! - The caller brings the indexes up to date with the store's change log
+//!   first ([`Indexes::refresh`]), once per search for both retrievers and
+//!   the fusion that reads the same indexes.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -79,7 +80,6 @@ impl VectorSearch for LocalVectors {
         allowed: Option<&HashSet<DocumentId>>,
     ) -> Result<Candidates, SearchError> {
         let indexes = &self.0;
-        indexes.refresh().await?;
         let index = indexes.tenant(tenant).await?;
         let index = index.read().await;
         let ranked =
@@ -136,7 +136,6 @@ impl KeywordSearch for LocalKeywords {
         limit: usize,
         allowed: Option<&HashSet<DocumentId>>,
     ) -> Result<Candidates, SearchError> {
-        self.0.refresh().await?;
         let index = self.0.tenant(tenant).await?;
         let index = index.read().await;
         let documents: Option<Vec<String>> = allowed.map(|d| d.iter().map(|id| id.to_string()).collect());
