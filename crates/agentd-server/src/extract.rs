@@ -16,8 +16,13 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 
 /// `axum::Json`, rejecting with [`ApiError`]: 400 for malformed JSON, 422 for
-/// wrong types, missing or unknown fields and NUL characters in strings, 413
-/// for bodies over the limit, 415 without a JSON content type.
+/// a body that is not a JSON object, wrong types, missing or unknown fields
+/// and NUL characters in strings, 413 for bodies over the limit, 415 without
+/// a JSON content type.
+///
+/// Every request body of the API is an object. serde would also read a
+/// struct from an array, field by field in order (`["a title"]` as
+/// `{"title": "a title"}`), which no client means: that is refused.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -34,7 +39,23 @@ where
             return Err(JsonRejection::from(MissingJsonContentType::default()).into());
         }
         let bytes = Bytes::from_request(req, state).await.map_err(JsonRejection::from)?;
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        // Well-formedness first: serde_json reports some type errors (a
+        // number where an enum's string goes) as syntax errors, which would
+        // make a well-formed body look malformed.
+        if std::str::from_utf8(&bytes).is_err() {
+            return Err(ApiError::bad_request("malformed_json", "the body is not UTF-8, as JSON must be"));
+        }
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+            return Err(ApiError::bad_request("malformed_json", format!("the body is not well-formed JSON: {e}")));
+        }
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::invalid("the body must be a JSON object"));
+        }
+        let value = match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(value)) => value,
+            Err(JsonRejection::JsonSyntaxError(e)) => return Err(ApiError::invalid(e.body_text())),
+            Err(e) => return Err(e.into()),
+        };
         if has_nul_escape(&bytes) {
             return Err(ApiError::invalid("strings must not contain NUL characters (\\u0000)"));
         }
