@@ -149,6 +149,9 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            StoreError::InvalidCursor => {
+                ApiError::bad_request("invalid_cursor", "cursor is not one a previous page handed out")
+            }
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::unavailable("the database is unavailable")

@@ -247,7 +247,7 @@ async fn unknown_ids_are_404() {
 }
 
 #[tokio::test]
-async fn a_cursor_that_is_not_ours_is_404() {
+async fn a_cursor_that_is_not_ours_is_400() {
     let (app, tenant) = setup().await;
     let session = app.create_session(&tenant.admin_key, "s").await;
     let sid = session["id"].as_str().unwrap();
@@ -257,8 +257,9 @@ async fn a_cursor_that_is_not_ours_is_404() {
         "/v1/users?cursor=garbage".to_string(),
         "/v1/audit?cursor=garbage".to_string(),
         format!("/v1/sessions/{sid}/messages?cursor=garbage"),
+        format!("/v1/sessions/{sid}/messages?cursor=-1"),
     ] {
-        app.get(&uri, &tenant.admin_key).await.expect_error(StatusCode::NOT_FOUND, "not_found");
+        app.get(&uri, &tenant.admin_key).await.expect_error(StatusCode::BAD_REQUEST, "invalid_cursor");
     }
 }
 

@@ -110,11 +110,18 @@ async fn sessions_list_newest_first_and_paginate() {
     assert_eq!(paged_ids, newest_first);
     assert_eq!(paged_ids.iter().collect::<HashSet<_>>().len(), 5, "no session twice");
 
-    // Out-of-range page sizes are clamped, not refused.
-    let one = app.get("/v1/sessions?limit=0", token).await.expect_json(StatusCode::OK);
+    // Page sizes out of 1..=200 are refused, not clamped; the bounds pass.
+    for limit in ["0", "201", "100000"] {
+        let uri = format!("/v1/sessions?limit={limit}");
+        app.get(&uri, token).await.expect_error(StatusCode::BAD_REQUEST, "invalid_query");
+    }
+    let one = app.get("/v1/sessions?limit=1", token).await.expect_json(StatusCode::OK);
     assert_eq!(ids(&one), newest_first[..1]);
-    let all = app.get("/v1/sessions?limit=100000", token).await.expect_json(StatusCode::OK);
+    let all = app.get("/v1/sessions?limit=200", token).await.expect_json(StatusCode::OK);
     assert_eq!(ids(&all), newest_first);
+    // An empty cursor is no cursor: the first page.
+    let first = app.get("/v1/sessions?limit=2&cursor=", token).await.expect_json(StatusCode::OK);
+    assert_eq!(ids(&first), newest_first[..2]);
 }
 
 #[tokio::test]

@@ -10,6 +10,10 @@ pub enum StoreError {
     /// No such row visible to the caller's tenant.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A page cursor no listing hands out (a listing's own cursors are
+    /// always well-formed, even once the row they name is gone).
+    #[error("malformed cursor")]
+    InvalidCursor,
     /// A uniqueness rule would be broken (e.g. a second user with one email).
     #[error("{0}")]
     Conflict(String),

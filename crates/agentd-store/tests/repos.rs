@@ -245,7 +245,7 @@ on_both_backends!(users_list_paginates_newest_first, |store| {
     assert_eq!(one.items.len(), 1);
     assert!(one.next_cursor.is_some());
 
-    assert_err!(store.users().list(acme.id, 2, Some("not-a-cursor")).await, StoreError::NotFound("cursor"));
+    assert_err!(store.users().list(acme.id, 2, Some("not-a-cursor")).await, StoreError::InvalidCursor);
     Ok(())
 });
 
@@ -303,7 +303,7 @@ on_both_backends!(api_keys_list_paginates_per_tenant, |store| {
     assert_eq!(second.items, created[2..]);
     assert_eq!(second.next_cursor, None);
 
-    assert_err!(store.api_keys().list(acme.id, 2, Some("42")).await, StoreError::NotFound("cursor"));
+    assert_err!(store.api_keys().list(acme.id, 2, Some("42")).await, StoreError::InvalidCursor);
     Ok(())
 });
 
@@ -406,7 +406,7 @@ on_both_backends!(sessions_list_paginates, |store| {
     }
     assert_eq!(cursor, None, "the last page has no cursor");
     assert_eq!(seen, created);
-    assert_err!(store.sessions().list(acme.id, None, 2, Some("garbage")).await, StoreError::NotFound("cursor"));
+    assert_err!(store.sessions().list(acme.id, None, 2, Some("garbage")).await, StoreError::InvalidCursor);
     Ok(())
 });
 
@@ -529,10 +529,7 @@ on_both_backends!(messages_paginate_in_order, |store| {
         assert!(pages.len() < 10, "pagination does not terminate");
     }
     assert_eq!(pages, [vec!["m1", "m2"], vec!["m3", "m4"], vec!["m5"]]);
-    assert_err!(
-        store.sessions().messages(acme.id, None, session.id, 2, Some("two")).await,
-        StoreError::NotFound("cursor")
-    );
+    assert_err!(store.sessions().messages(acme.id, None, session.id, 2, Some("two")).await, StoreError::InvalidCursor);
     assert_err!(
         store.sessions().messages(acme.id, Some(Uuid::now_v7()), session.id, 2, None).await,
         StoreError::NotFound("session")
@@ -632,6 +629,6 @@ on_both_backends!(audit_list_paginates, |store| {
     assert_eq!(rest.items[0].id, created[4]);
     assert_eq!(rest.next_cursor, None);
 
-    assert_err!(store.audit().list(acme.id, None, 2, Some("")).await, StoreError::NotFound("cursor"));
+    assert_err!(store.audit().list(acme.id, None, 2, Some("")).await, StoreError::InvalidCursor);
     Ok(())
 });

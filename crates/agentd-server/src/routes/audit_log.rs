@@ -16,9 +16,10 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// Items per page, 1 to 200 (default 50).
+    /// Items per page (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page; empty is the same as none.
     pub cursor: Option<String>,
     /// Only entries with this action, e.g. `api_key.revoke`.
     pub action: Option<String>,
@@ -34,10 +35,8 @@ pub async fn list_audit(
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     caller.require_admin()?;
-    let page = state
-        .store
-        .audit()
-        .list(caller.tenant_id, query.action.as_deref(), query.limit.unwrap_or(50), query.cursor.as_deref())
-        .await?;
+    let limit = crate::routes::page_limit(query.limit)?;
+    let page =
+        state.store.audit().list(caller.tenant_id, query.action.as_deref(), limit, query.cursor.as_deref()).await?;
     Ok(Json(page))
 }

@@ -44,9 +44,10 @@ pub struct TextDocument {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DocumentQuery {
-    /// Items per page, 1 to 200 (default 50).
+    /// Items per page (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page; empty is the same as none.
     pub cursor: Option<String>,
     /// A JSON object: only documents whose metadata has each of its keys with an equal value.
     pub metadata: Option<String>,
@@ -224,7 +225,7 @@ pub async fn list_documents(
             Some(value)
         }
     };
-    let limit = query.limit.unwrap_or(50);
+    let limit = crate::routes::page_limit(query.limit)?;
     let page = knowledge.documents(caller.tenant_id, filter.as_ref(), limit, query.cursor.as_deref()).await?;
     Ok(Json(page))
 }

@@ -94,7 +94,7 @@ pub async fn list_keys(
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<ApiKey>>, ApiError> {
     caller.require_admin()?;
-    Ok(Json(state.store.api_keys().list(caller.tenant_id, page.limit(), page.cursor.as_deref()).await?))
+    Ok(Json(state.store.api_keys().list(caller.tenant_id, page.limit()?, page.cursor.as_deref()).await?))
 }
 
 /// Revoke an API key of the tenant; it stops working at once.

@@ -23,6 +23,7 @@ use utoipa::{IntoParams, Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The parts of the OpenAPI document not derived from handlers.
@@ -66,16 +67,31 @@ impl Modify for BearerAuth {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Items per page, 1 to 200 (default 50).
+    /// Items per page (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page; empty is the same as none.
     pub cursor: Option<String>,
 }
 
 impl PageQuery {
     /// The page size to ask the store for.
-    pub fn limit(&self) -> u32 {
-        self.limit.unwrap_or(50)
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        page_limit(self.limit)
+    }
+}
+
+/// The most items a page holds.
+pub const MAX_PAGE: u32 = 200;
+
+/// A listing's `limit`: 50 when absent, refused outside 1 to [`MAX_PAGE`]
+/// (silently clamping would hand a client fewer or more items than it
+/// asked for without saying so).
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to {MAX_PAGE}, not {n}"))),
     }
 }
 

@@ -89,7 +89,7 @@ pub async fn list_sessions(
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<Session>>, ApiError> {
     let sessions = state.store.sessions();
-    Ok(Json(sessions.list(caller.tenant_id, caller.owner_filter(), page.limit(), page.cursor.as_deref()).await?))
+    Ok(Json(sessions.list(caller.tenant_id, caller.owner_filter(), page.limit()?, page.cursor.as_deref()).await?))
 }
 
 /// One conversation.
@@ -154,5 +154,5 @@ pub async fn list_messages(
 ) -> Result<Json<Page<Message>>, ApiError> {
     let sessions = state.store.sessions();
     let owner = caller.owner_filter();
-    Ok(Json(sessions.messages(caller.tenant_id, owner, id, page.limit(), page.cursor.as_deref()).await?))
+    Ok(Json(sessions.messages(caller.tenant_id, owner, id, page.limit()?, page.cursor.as_deref()).await?))
 }

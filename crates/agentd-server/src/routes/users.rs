@@ -86,5 +86,5 @@ pub async fn list_users(
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<User>>, ApiError> {
     caller.require_admin()?;
-    Ok(Json(state.store.users().list(caller.tenant_id, page.limit(), page.cursor.as_deref()).await?))
+    Ok(Json(state.store.users().list(caller.tenant_id, page.limit()?, page.cursor.as_deref()).await?))
 }

@@ -112,9 +112,13 @@ pub(crate) fn page_limit(limit: u32) -> (u32, i64) {
 }
 
 /// Parses an id cursor handed out by an earlier page. A cursor that is not
-/// one of ours reads as "no such page" rather than as the first page.
+/// one of ours is an error rather than the first page; an empty one is no
+/// cursor.
 pub(crate) fn id_cursor(cursor: Option<&str>) -> Result<Option<uuid::Uuid>, crate::StoreError> {
-    cursor.map(|c| uuid::Uuid::parse_str(c).map_err(|_| crate::StoreError::NotFound("cursor"))).transpose()
+    cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| uuid::Uuid::parse_str(c).map_err(|_| crate::StoreError::InvalidCursor))
+        .transpose()
 }
 
 /// A timestamp as both backends keep it: PostgreSQL stores microseconds, so

@@ -207,9 +207,9 @@ impl Sessions<'_> {
     ) -> Result<Page<Message>, StoreError> {
         self.get(tenant, owner, session).await?;
         let (limit, fetch) = page_limit(limit);
-        let after: i64 = match cursor {
+        let after: i64 = match cursor.filter(|c| !c.is_empty()) {
             None => 0,
-            Some(c) => c.parse().map_err(|_| StoreError::NotFound("cursor"))?,
+            Some(c) => c.parse().ok().filter(|seq| *seq >= 0).ok_or(StoreError::InvalidCursor)?,
         };
         let sql = concat!(
             "SELECT ",
