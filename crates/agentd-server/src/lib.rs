@@ -43,7 +43,8 @@ pub fn app(state: AppState) -> Router {
     // installed, whatever is recorded is dropped, so traffic served before
     // the first scrape of /metrics would never be counted.
     observe::prometheus();
-    let (v1, openapi) = routes::v1(state.clone()).split_for_parts();
+    let (v1, mut openapi) = routes::v1(state.clone()).split_for_parts();
+    routes::shared_responses::add(&mut openapi);
     let config = state.config.clone();
 
     let router = Router::new()

@@ -12,6 +12,7 @@ pub mod me;
 pub mod openai;
 pub mod search;
 pub mod sessions;
+pub mod shared_responses;
 pub mod token;
 pub mod users;
 

@@ -134,6 +134,21 @@ impl TestApp {
         TestApp { db, state, router }
     }
 
+    /// `backend`, in-process bus, `config`, with documents and search as in
+    /// [`TestApp::with_knowledge`] and `models` served: every route works.
+    pub async fn full(backend: Backend, config: ServerConfig, models: agentd_models::ModelRegistry) -> Self {
+        let db = TestStore::new(backend).await;
+        let embedder = std::sync::Arc::new(agentd_models::HashedWordsEmbedder::new(128));
+        let knowledge = agentd_retrieval::Knowledge::open(db.store.clone(), embedder, Default::default())
+            .await
+            .expect("knowledge opens");
+        let state = AppState::new(db.store.clone(), Bus::in_process(), config)
+            .with_knowledge(knowledge)
+            .with_models(std::sync::Arc::new(models));
+        let router = agentd_server::app(state.clone());
+        TestApp { db, state, router }
+    }
+
     /// Runs every due ingestion job to its end.
     pub async fn run_jobs(&self) {
         let knowledge = self.state.knowledge.as_ref().expect("an app with knowledge");
