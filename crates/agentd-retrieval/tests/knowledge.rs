@@ -137,8 +137,10 @@ async fn a_new_version_replaces_the_old_chunks(backend: Backend) {
 async fn replaced_chunks_do_not_pile_up_in_the_vector_graph(backend: Backend) {
     let db = TestStore::new(backend).await;
     let tenant = db.tenants().create("acme").await.expect("tenant").id;
-    let k = knowledge(&db, None).await;
-    // One chunk per section: every heading starts a new one.
+    // One chunk per section: every heading starts a new one, however short.
+    let mut options = options(None);
+    options.ingest.chunk.min_tokens = 0;
+    let k = Knowledge::open(db.clone(), Arc::new(HashedWordsEmbedder::new(128)), options).await.expect("opens");
     let manual = |word: &str| -> String {
         (0..100).map(|n| format!("# Part {n}\n\nSection {n} is about {word}.\n\n")).collect()
     };

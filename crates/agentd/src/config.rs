@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use agentd_models::{ModelConfig, ModelsConfig};
+use agentd_retrieval::ChunkOptions;
 use agentd_server::ServerConfig;
 use agentd_store::{DatabaseTarget, RateQuota, redact_url};
 
@@ -89,6 +90,9 @@ pub struct Retrieval {
     pub chunk_tokens: usize,
     /// Tokens a chunk repeats from the previous one.
     pub chunk_overlap_tokens: usize,
+    /// A heading starts a new chunk only once the chunk holds this many
+    /// tokens; shorter sections are merged (0: never).
+    pub chunk_min_tokens: usize,
     /// Embed each chunk under its page title and headings (its stored text
     /// stays its own).
     pub embed_headings: bool,
@@ -172,6 +176,7 @@ impl Default for Retrieval {
             max_document_bytes: 64 * 1024 * 1024,
             chunk_tokens: 254,
             chunk_overlap_tokens: 32,
+            chunk_min_tokens: ChunkOptions::DEFAULT.min_tokens,
             embed_headings: true,
             drop_boilerplate: true,
             job_attempts: 5,
@@ -290,6 +295,7 @@ impl Config {
         parse(env, "AGENTD_MAX_DOCUMENT_BYTES", &mut self.retrieval.max_document_bytes)?;
         parse(env, "AGENTD_JOB_LEASE_SECS", &mut self.retrieval.job_lease_secs)?;
         parse(env, "AGENTD_EMBED_HEADINGS", &mut self.retrieval.embed_headings)?;
+        parse(env, "AGENTD_CHUNK_MIN_TOKENS", &mut self.retrieval.chunk_min_tokens)?;
         parse(env, "AGENTD_DROP_BOILERPLATE", &mut self.retrieval.drop_boilerplate)?;
         parse(env, "AGENTD_RATE_LIMIT_PER_SECOND", &mut self.rate_limit.per_second)?;
         parse(env, "AGENTD_RATE_LIMIT_BURST", &mut self.rate_limit.burst)?;

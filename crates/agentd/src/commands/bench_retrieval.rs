@@ -102,7 +102,7 @@ const PEER_PACKAGES: [&str; 11] = [
 ];
 
 /// The default chunking, which the ingestion measure uses on both sides.
-const CHUNK: ChunkOptions = ChunkOptions { max_tokens: 254, overlap_tokens: 32 };
+const CHUNK: ChunkOptions = ChunkOptions::DEFAULT;
 const SEARCH_OVERLAP_TOKENS: usize = 16;
 
 pub async fn retrieval(config: &Config, args: &RetrievalBench) -> anyhow::Result<()> {
@@ -129,7 +129,11 @@ pub async fn retrieval(config: &Config, args: &RetrievalBench) -> anyhow::Result
     }
 
     let mut options = knowledge_options(config, true);
-    options.ingest.chunk = ChunkOptions { max_tokens: args.search_chunk_tokens, overlap_tokens: SEARCH_OVERLAP_TOKENS };
+    options.ingest.chunk = ChunkOptions {
+        max_tokens: args.search_chunk_tokens,
+        overlap_tokens: SEARCH_OVERLAP_TOKENS,
+        ..ChunkOptions::DEFAULT
+    };
     let run = ingest(config, collect_files(std::slice::from_ref(&corpus))?, options, args.workers).await?;
     eprintln!("{} chunks indexed; searching…", run.chunks);
     let mut rows = Vec::new();

@@ -24,7 +24,11 @@ pub fn knowledge_options(config: &Config, persist: bool) -> KnowledgeOptions {
             expansion_search: r.hnsw_expansion_search,
         },
         ingest: IngestOptions {
-            chunk: ChunkOptions { max_tokens: r.chunk_tokens, overlap_tokens: r.chunk_overlap_tokens },
+            chunk: ChunkOptions {
+                max_tokens: r.chunk_tokens,
+                overlap_tokens: r.chunk_overlap_tokens,
+                min_tokens: r.chunk_min_tokens,
+            },
             embed_headings: r.embed_headings,
             drop_boilerplate: r.drop_boilerplate,
             ..IngestOptions::default()
