@@ -45,6 +45,7 @@ pub fn app(state: AppState) -> Router {
     observe::prometheus();
     let (v1, mut openapi) = routes::v1(state.clone()).split_for_parts();
     routes::shared_responses::add(&mut openapi);
+    routes::string_rules::add(&mut openapi);
     let config = state.config.clone();
 
     let router = Router::new()

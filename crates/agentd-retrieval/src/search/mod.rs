@@ -22,7 +22,7 @@ use agentd_store::{ChunkId, DocumentId, Store, TenantId};
 
 pub use backends::{Candidates, KeywordSearch, LocalKeywords, LocalVectors, PgVectors, VectorSearch};
 pub use request::{
-    FusionWeights, MAX_HISTORY_BYTES, MAX_HISTORY_TURNS, MAX_K, MAX_QUERY_BYTES, SearchError, SearchFilter, SearchMode,
+    FusionWeights, MAX_HISTORY_BYTES, MAX_HISTORY_TURNS, MAX_K, MAX_QUERY_CHARS, SearchError, SearchFilter, SearchMode,
     SearchRequest, SearchResponse, SearchResult, SearchTimings, Span, Turn, TurnRole,
 };
 

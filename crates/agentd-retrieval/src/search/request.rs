@@ -8,8 +8,8 @@ use crate::indexes::IndexError;
 
 /// The most results one search returns.
 pub const MAX_K: usize = 100;
-/// The longest query accepted, in bytes.
-pub const MAX_QUERY_BYTES: usize = 8 * 1024;
+/// The longest query accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 8 * 1024;
 
 /// How to rank.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,7 +61,9 @@ pub struct SearchFilter {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FusionWeights {
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub vector: f32,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub keyword: f32,
 }
 
@@ -103,13 +105,23 @@ fn default_k() -> usize {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchRequest {
+    /// Not blank; at most 8,192 characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 8192,
+            pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000]*$"
+        )
+    )]
     pub query: String,
     /// How many results (1–100, default 10).
     #[serde(default = "default_k")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub k: usize,
     #[serde(default)]
     pub mode: SearchMode,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     pub filter: Option<SearchFilter>,
     /// One result per document: its best chunk.
     #[serde(default)]
@@ -117,6 +129,7 @@ pub struct SearchRequest {
     /// Diversify with maximal marginal relevance: 1 is pure relevance, 0
     /// pure novelty. Off when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub mmr: Option<f32>,
     /// Weights of the rankings in a hybrid search.
     #[serde(default)]
@@ -128,6 +141,7 @@ pub struct SearchRequest {
     /// such as "and for folders?" is searched together with what the
     /// conversation was about.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub history: Vec<Turn>,
 }
 
@@ -153,8 +167,8 @@ impl SearchRequest {
         if self.query.trim().is_empty() {
             return invalid("query must not be empty");
         }
-        if self.query.len() > MAX_QUERY_BYTES {
-            return Err(SearchError::Invalid(format!("query is longer than {MAX_QUERY_BYTES} bytes")));
+        if self.query.chars().count() > MAX_QUERY_CHARS {
+            return Err(SearchError::Invalid(format!("query is longer than {MAX_QUERY_CHARS} characters")));
         }
         if self.k == 0 || self.k > MAX_K {
             return Err(SearchError::Invalid(format!("k must be between 1 and {MAX_K}")));

@@ -31,6 +31,11 @@ const MAX_TITLE: usize = 500;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextDocument {
+    /// 1 to 200 characters, not all blank.
+    #[schema(
+        max_length = 200,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000]*$"
+    )]
     pub title: String,
     /// The text; Markdown headings are kept as structure.
     pub text: String,
@@ -48,6 +53,7 @@ pub struct DocumentQuery {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page; empty is the same as none.
+    #[param(pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub cursor: Option<String>,
     /// A JSON object: only documents whose metadata has each of its keys with an equal value.
     pub metadata: Option<String>,

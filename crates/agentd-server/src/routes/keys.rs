@@ -26,6 +26,10 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// A label, e.g. what the key is for (1 to 100 characters).
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000]*$"
+    )]
     pub name: String,
     /// Defaults to `member`.
     pub role: Option<Role>,
@@ -44,7 +48,9 @@ pub struct CreatedKey {
 
 /// Create an API key in the caller's tenant.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", security(("bearer" = [])), request_body = CreateKey, responses(
-    (status = 201, body = CreatedKey), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+    (status = 201, body = CreatedKey), (status = 403, body = crate::error::ErrorBody),
+    (status = 404, description = "`user_id` names no user of the tenant", body = crate::error::ErrorBody),
+    (status = 422, body = crate::error::ErrorBody),
 ))]
 pub async fn create_key(
     State(state): State<AppState>,
@@ -54,7 +60,7 @@ pub async fn create_key(
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     caller.require_admin()?;
     let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
+    if name.is_empty() || body.name.chars().count() > 100 {
         return Err(ApiError::invalid("name must be 1 to 100 characters"));
     }
     if body.expires_at.is_some_and(|at| at <= Utc::now()) {

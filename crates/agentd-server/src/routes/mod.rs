@@ -13,6 +13,7 @@ pub mod openai;
 pub mod search;
 pub mod sessions;
 pub mod shared_responses;
+pub mod string_rules;
 pub mod token;
 pub mod users;
 
@@ -72,6 +73,21 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page; empty is the same as none.
+    #[param(pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
+    pub cursor: Option<String>,
+}
+
+/// `?limit=&cursor=` of a conversation's messages, whose cursors are
+/// sequence numbers.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SeqPageQuery {
+    /// Items per page (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page; empty is the same as none.
+    #[param(pattern = "^[0-9]{0,18}$")]
     pub cursor: Option<String>,
 }
 

@@ -17,7 +17,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::observe::ReqId;
-use crate::routes::PageQuery;
+use crate::routes::{PageQuery, SeqPageQuery};
 use crate::state::AppState;
 
 /// The longest title accepted, in characters.
@@ -27,6 +27,8 @@ const MAX_TITLE: usize = 200;
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSession {
+    /// At most 200 characters.
+    #[schema(max_length = 200)]
     pub title: Option<String>,
     /// Free-form JSON object kept with the session.
     #[schema(value_type = Option<Object>)]
@@ -39,6 +41,7 @@ pub struct CreateSession {
 pub struct AppendMessage {
     pub role: MessageRole,
     /// Not empty.
+    #[schema(min_length = 1)]
     pub content: String,
     /// Free-form JSON object kept with the message.
     #[schema(value_type = Option<Object>)]
@@ -143,16 +146,17 @@ pub async fn append_message(
 
 /// A conversation's messages, oldest first.
 #[utoipa::path(get, path = "/v1/sessions/{id}/messages", tag = "sessions", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path), PageQuery), responses(
+    params(("id" = uuid::Uuid, Path), SeqPageQuery), responses(
     (status = 200, body = Page<Message>), (status = 404, body = crate::error::ErrorBody),
 ))]
 pub async fn list_messages(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<SessionId>,
-    Query(page): Query<PageQuery>,
+    Query(page): Query<SeqPageQuery>,
 ) -> Result<Json<Page<Message>>, ApiError> {
     let sessions = state.store.sessions();
     let owner = caller.owner_filter();
-    Ok(Json(sessions.messages(caller.tenant_id, owner, id, page.limit()?, page.cursor.as_deref()).await?))
+    let limit = crate::routes::page_limit(page.limit)?;
+    Ok(Json(sessions.messages(caller.tenant_id, owner, id, limit, page.cursor.as_deref()).await?))
 }

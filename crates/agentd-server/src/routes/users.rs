@@ -21,8 +21,14 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    /// An address with an `@`, at most 254 characters.
+    #[schema(
+        max_length = 254,
+        pattern = "^[\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^@\\u0000\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+@[^\\u0000\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+[\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+    )]
     pub email: String,
     /// At least 8 characters.
+    #[schema(min_length = 8)]
     pub password: String,
     /// Defaults to `member`.
     pub role: Option<Role>,
@@ -32,8 +38,9 @@ pub struct CreateUser {
 /// Checks an email and password before anything is stored; shared with the
 /// command line.
 pub fn validate_new_user(email: &str, password: &str) -> Result<(), String> {
+    let valid_email = email.chars().count() <= 254;
     let email = email.trim();
-    let valid_email = email.len() <= 254
+    let valid_email = valid_email
         && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
         && !email.chars().any(char::is_whitespace);
     if !valid_email {

@@ -30,6 +30,7 @@ pub struct EmbeddingRequest {
     #[schema(value_type = Object)]
     pub input: Value,
     /// `float` (default) or `base64`.
+    #[schema(pattern = "^(float|base64)$")]
     pub encoding_format: Option<String>,
     /// Must equal the model's dimension when given (vectors are not shortened).
     pub dimensions: Option<usize>,

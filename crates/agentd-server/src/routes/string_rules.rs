@@ -1,0 +1,71 @@
+//! What every string the server takes must be, written into every string
+//! schema of the OpenAPI document.
+//!
+//! The JSON extractor and the query extractor refuse NUL characters in any
+//! string (PostgreSQL cannot store them), so a client generated from the
+//! document must know: each string schema without a pattern of its own
+//! gets one that excludes NUL. Patterns that handlers add themselves
+//! (non-blank names, cursors) exclude NUL too. Error bodies are answers,
+//! not requests, and are left alone.
+
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{ArrayItems, SchemaType, Type};
+use utoipa::openapi::{OpenApi, RefOr, Schema};
+
+/// Any string without a NUL character.
+pub const NO_NUL: &str = "^[^\\u0000]*$";
+
+/// Adds [`NO_NUL`] to every string of `openapi` that has no pattern.
+pub fn add(openapi: &mut OpenApi) {
+    if let Some(components) = openapi.components.as_mut() {
+        for (name, schema) in components.schemas.iter_mut() {
+            if !name.starts_with("Error") {
+                forbid_nul(schema);
+            }
+        }
+    }
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            parameters(operation);
+        }
+    }
+}
+
+fn parameters(operation: &mut Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if let Some(schema) = parameter.schema.as_mut() {
+            forbid_nul(schema);
+        }
+    }
+}
+
+fn forbid_nul(schema: &mut RefOr<Schema>) {
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Object(object) => {
+            let plain = object.pattern.is_none() && object.enum_values.is_none() && object.format.is_none();
+            if plain && is_string(&object.schema_type) {
+                object.pattern = Some(NO_NUL.to_string());
+            }
+            object.properties.values_mut().for_each(forbid_nul);
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                forbid_nul(items);
+            }
+        }
+        Schema::OneOf(one_of) => one_of.items.iter_mut().for_each(forbid_nul),
+        Schema::AllOf(all_of) => all_of.items.iter_mut().for_each(forbid_nul),
+        Schema::AnyOf(any_of) => any_of.items.iter_mut().for_each(forbid_nul),
+        _ => {}
+    }
+}
+
+fn is_string(schema_type: &SchemaType) -> bool {
+    match schema_type {
+        SchemaType::Type(t) => *t == Type::String,
+        SchemaType::Array(types) => types.contains(&Type::String),
+        SchemaType::AnyValue => false,
+    }
+}
