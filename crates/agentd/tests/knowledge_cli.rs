@@ -240,16 +240,19 @@ async fn a_worker_killed_mid_job_leaves_no_duplicate_and_no_missing_chunk_once_t
     let mut second = Killed(
         agentd(&dir.0, &env).args(["worker", "--workers", "1"]).stdout(std::process::Stdio::null()).spawn().unwrap(),
     );
+    // The job's end is written after the document's, so the test waits for
+    // the job (stopping at the document's end caught it still running).
     let deadline = Instant::now() + Duration::from_secs(180);
-    let document = loop {
-        let document = store.documents().get(tenant, document.id).await.unwrap();
-        if document.status.is_final() {
-            break document;
+    loop {
+        let job = store.jobs().get(tenant, job_id).await.unwrap();
+        if job.status.is_final() {
+            break;
         }
-        assert!(Instant::now() < deadline, "the job was not retried");
+        assert!(Instant::now() < deadline, "the job was not retried: {job:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    }
     second.kill();
+    let document = store.documents().get(tenant, document.id).await.unwrap();
 
     assert_eq!(document.status, agentd_store::DocumentStatus::Ready, "{:?}", document.error);
     assert_eq!(document.chunk_count, planned, "every chunk the first attempt planned");
