@@ -31,9 +31,9 @@ const MAX_TITLE: usize = 500;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextDocument {
-    /// 1 to 200 characters, not all blank.
+    /// 1 to 500 characters, not all blank.
     #[schema(
-        max_length = 200,
+        max_length = 500,
         pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000]*$"
     )]
     pub title: String,
