@@ -39,19 +39,15 @@ where
             return Err(JsonRejection::from(MissingJsonContentType::default()).into());
         }
         let bytes = Bytes::from_request(req, state).await.map_err(JsonRejection::from)?;
-        // Well-formedness first: serde_json reports some type errors (a
-        // number where an enum's string goes) as syntax errors, which would
-        // make a well-formed body look malformed.
-        if std::str::from_utf8(&bytes).is_err() {
-            return Err(ApiError::bad_request("malformed_json", "the body is not UTF-8, as JSON must be"));
-        }
-        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-            return Err(ApiError::bad_request("malformed_json", format!("the body is not well-formed JSON: {e}")));
-        }
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(ApiError::invalid("the body must be a JSON object"));
-        }
+        let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         let value = match axum::Json::<T>::from_bytes(&bytes) {
+            // serde_json reports some type errors (a number where an enum's
+            // string goes) as syntax errors: only a body that is not
+            // well-formed JSON is malformed.
+            Err(JsonRejection::JsonSyntaxError(e)) if !well_formed(&bytes) => {
+                return Err(ApiError::bad_request("malformed_json", e.body_text()));
+            }
+            _ if !object => return Err(ApiError::invalid("the body must be a JSON object")),
             Ok(axum::Json(value)) => value,
             Err(JsonRejection::JsonSyntaxError(e)) => return Err(ApiError::invalid(e.body_text())),
             Err(e) => return Err(e.into()),
@@ -61,6 +57,12 @@ where
         }
         Ok(Json(value))
     }
+}
+
+/// Whether `bytes` are JSON text: UTF-8 and well-formed, whatever they hold.
+/// Only asked once a body failed to read, so valid bodies are parsed once.
+fn well_formed(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_ok() && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
 }
 
 /// `application/json`, or any `application/…+json`, as `axum::Json` accepts.

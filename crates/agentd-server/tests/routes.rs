@@ -141,7 +141,7 @@ fn table() -> Vec<Route> {
         route(Method::GET, "/healthz", Open),
         route(Method::GET, "/readyz", Open),
         route(Method::POST, "/v1/auth/token", Open)
-            .json(|ctx, _| json!({ "email": ctx.member_email, "password": PASSWORD, "tenant": ctx.tenant_name })),
+            .json(|ctx, _| json!({ "email": ctx.a.member.email, "password": PASSWORD, "tenant": ctx.a.tenant.name })),
         route(Method::GET, "/v1/me", Member),
         route(Method::POST, "/v1/keys", Admin).json(|_, n| json!({ "name": format!("key {n}") })).answers(created),
         route(Method::GET, "/v1/keys", Admin).paged(),
@@ -200,9 +200,8 @@ struct Ctx {
     chat: Arc<ScriptedChatModel>,
     a: Side,
     b: Side,
-    /// The member whose password requests to `/v1/auth/token` give.
-    member_email: String,
-    tenant_name: String,
+    /// The OpenAPI document the app serves, read once.
+    doc: Value,
     counter: AtomicUsize,
 }
 
@@ -229,9 +228,8 @@ impl Ctx {
         let app = TestApp::full(backend, config, models).await;
         let a = side(&app, "a").await;
         let b = side(&app, "b").await;
-        let member_email = a.member.email.clone();
-        let tenant_name = a.tenant.name.clone();
-        Ctx { app, chat, a, b, member_email, tenant_name, counter: AtomicUsize::new(0) }
+        let doc = openapi(&app).await;
+        Ctx { app, chat, a, b, doc, counter: AtomicUsize::new(0) }
     }
 
     fn next(&self) -> usize {
@@ -314,7 +312,7 @@ impl Ctx {
             None => request,
         };
         let response = self.app.send(request).await;
-        let documented = documented_statuses(&self.app, route).await;
+        let documented = documented_statuses(&self.doc, route);
         assert!(
             documented.contains(&response.status.as_u16()),
             "{}: answered {}, which the OpenAPI document does not list ({documented:?}): {}",
@@ -342,8 +340,7 @@ async fn openapi(app: &TestApp) -> Value {
 }
 
 /// The statuses the document lists for `route`.
-async fn documented_statuses(app: &TestApp, route: &Route) -> BTreeSet<u16> {
-    let doc = openapi(app).await;
+fn documented_statuses(doc: &Value, route: &Route) -> BTreeSet<u16> {
     let method = route.method.as_str().to_ascii_lowercase();
     let responses = doc["paths"][route.path][&method]["responses"]
         .as_object()
@@ -353,7 +350,7 @@ async fn documented_statuses(app: &TestApp, route: &Route) -> BTreeSet<u16> {
 
 async fn the_table_and_the_openapi_document_name_the_same_routes(backend: Backend) {
     let ctx = Ctx::new(backend).await;
-    let doc = openapi(&ctx.app).await;
+    let doc = &ctx.doc;
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for method in item.as_object().expect("a path item").keys() {

@@ -112,6 +112,15 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
+/// Every operation of `openapi`, to complete what handlers declared.
+pub(crate) fn operations_mut(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch].into_iter().flatten()
+    })
+}
+
 /// Every `/v1` route, with the OpenAPI operations they declare.
 pub fn v1(state: AppState) -> OpenApiRouter<AppState> {
     // Uploads may be larger than the JSON bodies every other route takes.

@@ -14,19 +14,12 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
 /// Adds the shared error answers to every operation of `openapi`.
 pub fn add(openapi: &mut OpenApi) {
-    for item in openapi.paths.paths.values_mut() {
-        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
-        for operation in operations.into_iter().flatten() {
-            for (status, why) in shared(operation) {
-                let response = ResponseBuilder::new()
-                    .description(why)
-                    .content(
-                        "application/json",
-                        ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
-                    )
-                    .build();
-                operation.responses.responses.entry(status.to_string()).or_insert(RefOr::T(response));
-            }
+    let error_body = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+    for operation in super::operations_mut(openapi) {
+        for (status, why) in shared(operation) {
+            let response =
+                ResponseBuilder::new().description(why).content("application/json", error_body.clone()).build();
+            operation.responses.responses.entry(status.to_string()).or_insert(RefOr::T(response));
         }
     }
 }

@@ -8,7 +8,6 @@
 //! (non-blank names, cursors) exclude NUL too. Error bodies are answers,
 //! not requests, and are left alone.
 
-use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{ArrayItems, SchemaType, Type};
 use utoipa::openapi::{OpenApi, RefOr, Schema};
 
@@ -24,18 +23,11 @@ pub fn add(openapi: &mut OpenApi) {
             }
         }
     }
-    for item in openapi.paths.paths.values_mut() {
-        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
-        for operation in operations.into_iter().flatten() {
-            parameters(operation);
-        }
-    }
-}
-
-fn parameters(operation: &mut Operation) {
-    for parameter in operation.parameters.iter_mut().flatten() {
-        if let Some(schema) = parameter.schema.as_mut() {
-            forbid_nul(schema);
+    for operation in super::operations_mut(openapi) {
+        for parameter in operation.parameters.iter_mut().flatten() {
+            if let Some(schema) = parameter.schema.as_mut() {
+                forbid_nul(schema);
+            }
         }
     }
 }

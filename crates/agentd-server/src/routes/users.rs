@@ -38,9 +38,10 @@ pub struct CreateUser {
 /// Checks an email and password before anything is stored; shared with the
 /// command line.
 pub fn validate_new_user(email: &str, password: &str) -> Result<(), String> {
-    let valid_email = email.chars().count() <= 254;
+    // Measured before trimming, as the OpenAPI schema states it.
+    let too_long = email.chars().count() > 254;
     let email = email.trim();
-    let valid_email = valid_email
+    let valid_email = !too_long
         && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
         && !email.chars().any(char::is_whitespace);
     if !valid_email {
