@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{Method, StatusCode};
@@ -50,7 +50,7 @@ async fn the_burst_is_shared_across_nodes() {
 }
 
 #[tokio::test]
-async fn revocation_through_one_node_is_seen_by_the_other_within_a_second() {
+async fn revocation_through_one_node_is_seen_by_the_other_at_once() {
     let db = TestStore::new(Backend::Sqlite).await;
     let mut config = config();
     config.api_key_cache_ttl = Duration::from_secs(60);
@@ -66,14 +66,9 @@ async fn revocation_through_one_node_is_seen_by_the_other_within_a_second() {
     let revoke = req(Method::DELETE, &format!("/v1/keys/{}", record.id)).bearer(&t.admin_key);
     revoke.send(&a).await.expect_json(StatusCode::OK);
 
-    let deadline = Instant::now() + Duration::from_secs(1);
-    let refused = loop {
-        let resp = get(&b, "/v1/me", &member_key).await;
-        if resp.status == StatusCode::UNAUTHORIZED || Instant::now() >= deadline {
-            break resp;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // The revocation removed the key from the shared cache before it
+    // answered: the other node's very next lookup reads the database.
+    let refused = get(&b, "/v1/me", &member_key).await;
     let error = refused.expect_error(StatusCode::UNAUTHORIZED, "unauthenticated");
     assert_eq!(error["message"], "API key revoked");
     get(&a, "/v1/me", &member_key).await.expect_error(StatusCode::UNAUTHORIZED, "unauthenticated");

@@ -8,12 +8,15 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either backend.
@@ -102,9 +105,22 @@ pub struct PoolStats {
 pub struct Store {
     pub(crate) pool: Pool,
     max_connections: u32,
+    clock: Arc<dyn Clock>,
 }
 
 impl Store {
+    /// The same store reading the time from `clock` (a test's
+    /// [`crate::ManualClock`]) instead of the system's.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The store's current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
     /// Connects to `target` with at most `max_connections` connections.
     /// Does not migrate; call [`Store::migrate`] for that.
     pub async fn connect(target: &DatabaseTarget, max_connections: u32) -> Result<Self, StoreError> {
@@ -145,7 +161,7 @@ impl Store {
                 Pool::Postgres(pool)
             }
         };
-        Ok(Store { pool, max_connections })
+        Ok(Store { pool, max_connections, clock: Arc::new(SystemClock) })
     }
 
     /// Applies the migrations of this backend that are not applied yet.

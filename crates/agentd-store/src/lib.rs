@@ -15,6 +15,7 @@
 //! isolation is enforced here, once, rather than in each caller.
 
 pub mod bus;
+mod clock;
 mod db;
 mod error;
 mod ids;
@@ -25,6 +26,7 @@ mod repos;
 pub mod testing;
 
 pub use bus::{Bus, BusError, Cache, RateDecision, RateLimiter, RateQuota};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{DatabaseTarget, PoolStats, Store, redact_url};
 pub use error::StoreError;
 pub use ids::{ApiKeyId, AuditId, ChunkId, DocumentId, JobId, MessageId, SessionId, TenantId, UserId};

@@ -34,7 +34,11 @@ macro_rules! on_both_buses {
     };
 }
 
-const ONE_PER_SECOND_BURST_3: RateQuota = RateQuota { per_second: 1.0, burst: 3 };
+/// One request an hour after a burst: a refusal cannot turn into an
+/// allowance because a busy machine was slow between two checks.
+const SLOW: f64 = 1.0 / 3600.0;
+const SLOW_BURST_3: RateQuota = RateQuota { per_second: SLOW, burst: 3 };
+const HOUR: Duration = Duration::from_secs(3600);
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -82,70 +86,119 @@ on_both_buses!(cache_set_get_overwrite_delete, |bus| {
     Ok(())
 });
 
+/// Waits until `key` reads as absent (a real clock: Redis keeps its own
+/// time), and fails after half a minute.
+async fn until_gone(cache: &dyn agentd_store::Cache, key: &str) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while cache.get(key).await?.is_some() {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "{key} never expired");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 on_both_buses!(cache_entries_expire, |bus| {
     let cache = bus.cache();
     cache.set("short", b"v", Duration::from_millis(200)).await?;
     cache.set("long", b"v", LONG).await?;
-    assert!(cache.get("short").await?.is_some(), "not expired yet");
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(cache.get("short").await?, None);
-    assert!(cache.get("long").await?.is_some(), "other entries keep their time");
-
-    // Overwriting an entry gives it the new time-to-live.
     cache.set("renewed", b"v", Duration::from_millis(200)).await?;
+    // Overwriting an entry gives it the new time-to-live.
     cache.set("renewed", b"v", LONG).await?;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(cache.get("renewed").await?.is_some());
+    until_gone(cache, "short").await?;
+    assert!(cache.get("long").await?.is_some(), "other entries keep their time");
+    assert!(cache.get("renewed").await?.is_some(), "the later time-to-live holds");
     Ok(())
 });
+
+#[tokio::test(start_paused = true)]
+async fn in_process_entries_last_exactly_their_time_to_live() -> anyhow::Result<()> {
+    let bus = Bus::in_process();
+    let cache = bus.cache();
+    cache.set("k", b"v", Duration::from_millis(200)).await?;
+    tokio::time::advance(Duration::from_millis(199)).await;
+    assert!(cache.get("k").await?.is_some(), "not expired yet");
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert_eq!(cache.get("k").await?, None);
+    Ok(())
+}
 
 on_both_buses!(rate_limit_allows_a_burst_then_refuses, |bus| {
     let limiter = bus.limiter();
     for expected in [2, 1, 0] {
-        let decision = limiter.check("client-a", ONE_PER_SECOND_BURST_3).await?;
+        let decision = limiter.check("client-a", SLOW_BURST_3).await?;
         assert!(decision.allowed);
         assert_eq!(decision.remaining, expected);
         assert_eq!(decision.limit, 3);
         assert_eq!(decision.retry_after, Duration::ZERO);
     }
     for _ in 0..2 {
-        let refused = limiter.check("client-a", ONE_PER_SECOND_BURST_3).await?;
+        let refused = limiter.check("client-a", SLOW_BURST_3).await?;
         assert!(!refused.allowed);
         assert_eq!(refused.remaining, 0);
         assert_eq!(refused.limit, 3);
         assert!(
-            refused.retry_after > Duration::ZERO && refused.retry_after <= Duration::from_secs(1),
+            refused.retry_after > HOUR / 2 && refused.retry_after <= HOUR,
             "retry_after {:?} should be within one interval",
             refused.retry_after
         );
     }
 
     // Another key has its own budget.
-    let other = limiter.check("client-b", ONE_PER_SECOND_BURST_3).await?;
+    let other = limiter.check("client-b", SLOW_BURST_3).await?;
     assert!(other.allowed);
     assert_eq!(other.remaining, 2);
     Ok(())
 });
 
 on_both_buses!(rate_limit_recovers_after_retry_after, |bus| {
-    // A fast rate keeps the wait short; the arithmetic is the same.
+    // A fast rate keeps the wait short. A busy machine may refill the
+    // budget between two checks, so the case asserts only what holds
+    // however slow the machine is.
     let quota = RateQuota { per_second: 20.0, burst: 2 };
     let limiter = bus.limiter();
-    assert!(limiter.check("k", quota).await?.allowed);
-    assert!(limiter.check("k", quota).await?.allowed);
-    let refused = limiter.check("k", quota).await?;
-    assert!(!refused.allowed);
-    assert!(refused.retry_after <= Duration::from_millis(50));
+    let mut checks = 0;
+    let refused = loop {
+        let decision = limiter.check("k", quota).await?;
+        if !decision.allowed {
+            break decision;
+        }
+        checks += 1;
+        anyhow::ensure!(checks < 10_000, "never refused");
+    };
+    assert!(refused.retry_after > Duration::ZERO && refused.retry_after <= Duration::from_millis(50));
     // Refused requests are not counted: more of them do not push the wait out.
     let again = limiter.check("k", quota).await?;
-    assert!(!again.allowed);
-    assert!(again.retry_after <= refused.retry_after);
-
-    tokio::time::sleep(again.retry_after).await;
+    let wait = if again.allowed {
+        Duration::ZERO
+    } else {
+        assert!(again.retry_after <= refused.retry_after);
+        again.retry_after
+    };
+    tokio::time::sleep(wait).await;
     let allowed = limiter.check("k", quota).await?;
     assert!(allowed.allowed, "allowed once retry_after has passed");
     Ok(())
 });
+
+#[tokio::test(start_paused = true)]
+async fn in_process_limits_refuse_until_exactly_retry_after() -> anyhow::Result<()> {
+    let bus = Bus::in_process();
+    let limiter = bus.limiter();
+    let quota = RateQuota { per_second: 20.0, burst: 2 };
+    assert!(limiter.check("k", quota).await?.allowed);
+    assert!(limiter.check("k", quota).await?.allowed);
+    let refused = limiter.check("k", quota).await?;
+    assert!(!refused.allowed);
+    assert_eq!(refused.retry_after, Duration::from_millis(50));
+    tokio::time::advance(Duration::from_millis(49)).await;
+    let early = limiter.check("k", quota).await?;
+    assert!(!early.allowed);
+    assert_eq!(early.retry_after, Duration::from_millis(1));
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert!(limiter.check("k", quota).await?.allowed);
+    assert!(!limiter.check("k", quota).await?.allowed, "one interval refills one request");
+    Ok(())
+}
 
 // ---- Redis only -----------------------------------------------------------
 
@@ -153,7 +206,7 @@ on_both_buses!(rate_limit_recovers_after_retry_after, |bus| {
 async fn two_redis_nodes_share_one_limit() -> anyhow::Result<()> {
     let prefix = unique_prefix();
     let (a, b) = (redis_bus_with_prefix(&prefix).await, redis_bus_with_prefix(&prefix).await);
-    let quota = RateQuota { per_second: 1.0, burst: 4 };
+    let quota = RateQuota { per_second: SLOW, burst: 4 };
     let mut remaining = Vec::new();
     for node in [&a, &a, &b, &b] {
         let decision = node.limiter().check("client", quota).await?;
@@ -183,7 +236,7 @@ async fn redis_prefixes_keep_deployments_apart() -> anyhow::Result<()> {
     a.cache().set("k", b"a's", LONG).await?;
     assert_eq!(b.cache().get("k").await?, None);
 
-    let quota = RateQuota { per_second: 1.0, burst: 1 };
+    let quota = RateQuota { per_second: SLOW, burst: 1 };
     assert!(a.limiter().check("client", quota).await?.allowed);
     assert!(!a.limiter().check("client", quota).await?.allowed);
     assert!(b.limiter().check("client", quota).await?.allowed);

@@ -9,12 +9,13 @@
 #[macro_use]
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use agentd_store::testing::{Backend, TestStore};
 use agentd_store::{
-    ChunkId, ChunkReplacement, DocumentReplacement, DocumentStatus, JobStatus, NewChunk, NewDocument, NewJob,
-    StoreError, TenantId,
+    ChunkId, ChunkReplacement, DocumentReplacement, DocumentStatus, JobStatus, ManualClock, NewChunk, NewDocument,
+    NewJob, StoreError, TenantId,
 };
 use serde_json::json;
 
@@ -176,6 +177,8 @@ on_both_backends!(a_worker_without_the_lease_writes_nothing, |store| {
 });
 
 on_both_backends!(jobs_are_claimed_once_and_retried_until_dead, |store| {
+    let clock = Arc::new(ManualClock::new());
+    let store = &store.store.clone().with_clock(clock.clone());
     let acme = store.tenants().create("acme").await?.id;
     let a = store.jobs().enqueue(job(acme, 2)).await?;
     let b = store.jobs().enqueue(job(acme, 2)).await?;
@@ -199,7 +202,9 @@ on_both_backends!(jobs_are_claimed_once_and_retried_until_dead, |store| {
     let status = store.jobs().fail(b.id, "w2", "embedder busy", Some(Duration::from_millis(300))).await?;
     assert_eq!(status, Some(JobStatus::Queued));
     assert!(store.jobs().claim("w3", &["ingest"], LEASE).await?.is_none(), "backing off");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    clock.advance(Duration::from_millis(299));
+    assert!(store.jobs().claim("w3", &["ingest"], LEASE).await?.is_none(), "still backing off");
+    clock.advance(Duration::from_millis(1));
     let retry = store.jobs().claim("w3", &["ingest"], LEASE).await?.expect("due again");
     assert_eq!((retry.id, retry.attempts, retry.last_error.as_deref()), (b.id, 2, Some("embedder busy")));
     let status = store.jobs().fail(b.id, "w3", "embedder busy", Some(Duration::ZERO)).await?;
@@ -217,20 +222,23 @@ on_both_backends!(jobs_are_claimed_once_and_retried_until_dead, |store| {
 });
 
 on_both_backends!(a_job_whose_worker_vanished_runs_again, |store| {
+    let clock = Arc::new(ManualClock::new());
+    let store = &store.store.clone().with_clock(clock.clone());
     let acme = store.tenants().create("acme").await?.id;
     let queued = store.jobs().enqueue(job(acme, 2)).await?;
     let doc = store.documents().add(new_document(acme, "guide", b"v1", json!({}))).await?.document;
     store.documents().attach_job(acme, &[doc.id], queued.id).await?;
     let short = Duration::from_millis(200);
     store.jobs().claim("killed", &["ingest"], short).await?.expect("claimed");
+    clock.advance(short);
     assert!(store.jobs().claim("w2", &["ingest"], LEASE).await?.is_none(), "lease still running");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    clock.advance(Duration::from_millis(1));
     let again = store.jobs().claim("w2", &["ingest"], short).await?.expect("lease expired");
     assert_eq!((again.id, again.attempts), (queued.id, 2));
     // The vanished worker can no longer report.
     assert!(!store.jobs().succeed(queued.id, "killed").await?);
     // Its second worker vanishes too: with no attempts left the job is dead.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    clock.advance(short + Duration::from_millis(1));
     assert!(store.jobs().claim("w3", &["ingest"], LEASE).await?.is_none());
     let dead = store.jobs().get(acme, queued.id).await?;
     assert_eq!(dead.status, JobStatus::Dead);

@@ -197,14 +197,13 @@ mod tests {
     }
 
     #[test]
-    fn a_huge_single_line_of_text_or_markdown_is_linear() {
+    fn a_huge_single_line_of_text_or_markdown_is_one_block() {
         let line = "word, *emphasis* and `code` ".repeat(180_000); // ~5 MB
-        let started = std::time::Instant::now();
+        // How long it takes is measured by `examples/parse_bench.rs`.
         for format in [Format::PlainText, Format::Markdown] {
             let parsed = parse(format, line.as_bytes()).unwrap();
             assert_eq!(parsed.blocks.len(), 1, "{format:?}");
         }
-        assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
     }
 
     #[test]

@@ -6,6 +6,9 @@
 
 use std::time::{Duration, Instant};
 
+// Read through tokio's clock, which a test can pause and move.
+use tokio::time::Instant as Now;
+
 use async_trait::async_trait;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -32,25 +35,26 @@ pub struct InProcessCache {
 #[derive(Clone)]
 struct Entry {
     value: std::sync::Arc<[u8]>,
-    expires_at: Instant,
+    ttl: Duration,
+    expires_at: Now,
 }
 
 /// Tells moka when each entry expires.
 struct PerEntryExpiry;
 
 impl moka::Expiry<String, Entry> for PerEntryExpiry {
-    fn expire_after_create(&self, _key: &String, entry: &Entry, now: Instant) -> Option<Duration> {
-        Some(entry.expires_at.saturating_duration_since(now))
+    fn expire_after_create(&self, _key: &String, entry: &Entry, _now: Instant) -> Option<Duration> {
+        Some(entry.ttl)
     }
 
     fn expire_after_update(
         &self,
         _key: &String,
         entry: &Entry,
-        now: Instant,
+        _now: Instant,
         _current: Option<Duration>,
     ) -> Option<Duration> {
-        Some(entry.expires_at.saturating_duration_since(now))
+        Some(entry.ttl)
     }
 }
 
@@ -67,11 +71,12 @@ impl InProcessCache {
 impl Cache for InProcessCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BusError> {
         // moka evicts lazily; an entry past its time must still read as absent.
-        Ok(self.entries.get(key).await.filter(|e| e.expires_at > Instant::now()).map(|e| e.value.to_vec()))
+        Ok(self.entries.get(key).await.filter(|e| e.expires_at > Now::now()).map(|e| e.value.to_vec()))
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), BusError> {
-        let entry = Entry { value: value.into(), expires_at: Instant::now() + ttl.max(Duration::from_millis(1)) };
+        let ttl = ttl.max(Duration::from_millis(1));
+        let entry = Entry { value: value.into(), ttl, expires_at: Now::now() + ttl };
         self.entries.insert(key.to_string(), entry).await;
         Ok(())
     }

@@ -8,7 +8,10 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Read through tokio's clock, which a test can pause and move.
+use tokio::time::Instant;
 
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;

@@ -32,7 +32,7 @@ impl ApiKeys<'_> {
             name: new.name,
             prefix: new.prefix,
             role: new.role,
-            created_at: stored_time(Utc::now()),
+            created_at: stored_time(self.store.now()),
             expires_at: new.expires_at.map(stored_time),
             revoked_at: None,
         };

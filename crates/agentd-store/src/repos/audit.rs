@@ -1,8 +1,6 @@
 //! The audit log: who did what to which thing, when, in which request.
 //! Entries are only ever appended; admins read their tenant's entries.
 
-use chrono::Utc;
-
 use crate::db::{Store, on_pool};
 use crate::error::StoreError;
 use crate::ids::{AuditId, TenantId};
@@ -32,7 +30,7 @@ impl Audit<'_> {
             target: new.target,
             request_id: new.request_id,
             details: sqlx::types::Json(if new.details.is_null() { serde_json::json!({}) } else { new.details }),
-            created_at: stored_time(Utc::now()),
+            created_at: stored_time(self.store.now()),
         };
         let sql = concat!("INSERT INTO audit_log (", columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
         on_pool!(self.store, pool => {

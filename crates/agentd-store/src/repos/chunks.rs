@@ -13,8 +13,6 @@
 //! PostgreSQL every transaction that writes the log first takes one
 //! transaction-scoped advisory lock, so they commit one after another.
 
-use chrono::Utc;
-
 use crate::db::{Store, on_pool};
 use crate::error::StoreError;
 use crate::ids::{ChunkId, DocumentId, JobId, TenantId};
@@ -76,7 +74,7 @@ impl Chunks<'_> {
         chunks: &[NewChunk],
         lease: Option<(JobId, &str)>,
     ) -> Result<ChunkReplacement, StoreError> {
-        let now = stored_time(Utc::now());
+        let now = stored_time(self.store.now());
         let backend = self.store.backend();
         let touch = "UPDATE documents SET updated_at = $4 WHERE tenant_id = $1 AND id = $2 AND version = $3";
         let hold = "UPDATE jobs SET updated_at = $3 WHERE id = $1 AND locked_by = $2 AND status = 'running'";

@@ -8,7 +8,6 @@
 //! for each of its chunks in the same transaction, so every node's indexes
 //! drop them too.
 
-use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use crate::db::{Store, on_pool};
@@ -53,7 +52,7 @@ impl Documents<'_> {
     /// `new.failure` is set. If the tenant already has a document with the
     /// same bytes, returns that one instead, marked as a duplicate.
     pub async fn add(&self, new: NewDocument) -> Result<AddedDocument, StoreError> {
-        let now = stored_time(Utc::now());
+        let now = stored_time(self.store.now());
         let hash = content_hash(&new.bytes);
         let (status, error) = match &new.failure {
             Some(reason) => (DocumentStatus::Failed, Some(reason.clone())),
@@ -182,7 +181,7 @@ impl Documents<'_> {
         id: DocumentId,
         new: DocumentReplacement,
     ) -> Result<Document, StoreError> {
-        let now = stored_time(Utc::now());
+        let now = stored_time(self.store.now());
         let hash = content_hash(&new.bytes);
         let (status, error) = match &new.failure {
             Some(reason) => (DocumentStatus::Failed, Some(reason.clone())),
@@ -262,7 +261,7 @@ impl Documents<'_> {
         status: DocumentStatus,
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let now = stored_time(Utc::now());
+        let now = stored_time(self.store.now());
         let sql = "UPDATE documents SET status = $4, error = $5, updated_at = $6 \
                    WHERE tenant_id = $1 AND id = $2 AND version = $3";
         let updated = on_pool!(self.store, pool => {

@@ -15,8 +15,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
-
 use crate::db::{Store, on_pool};
 use crate::error::StoreError;
 use crate::ids::{JobId, TenantId};
@@ -36,10 +34,6 @@ macro_rules! job_columns {
     };
 }
 
-fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
-}
-
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
@@ -47,7 +41,7 @@ fn millis(duration: Duration) -> i64 {
 impl Jobs<'_> {
     /// Adds a job, due now.
     pub async fn enqueue(&self, new: NewJob) -> Result<Job, StoreError> {
-        let now = stored_time(Utc::now());
+        let now = stored_time(self.store.now());
         let sql = concat!(
             "INSERT INTO jobs (id, tenant_id, kind, payload, status, max_attempts, run_after_ms, created_at, ",
             "updated_at) VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7) RETURNING ",
@@ -60,7 +54,7 @@ impl Jobs<'_> {
                 .bind(&new.kind)
                 .bind(sqlx::types::Json(&new.payload))
                 .bind(i64::from(new.max_attempts.max(1)))
-                .bind(now_ms())
+                .bind(self.store.now().timestamp_millis())
                 .bind(now)
                 .fetch_one(pool)
                 .await?)
@@ -79,8 +73,8 @@ impl Jobs<'_> {
     /// for `lease`. A job whose worker's lease ran out is due again; one
     /// that has also used up its attempts is marked dead instead.
     pub async fn claim(&self, worker: &str, kinds: &[&str], lease: Duration) -> Result<Option<Job>, StoreError> {
-        let now = stored_time(Utc::now());
-        let now_ms = now_ms();
+        let now = stored_time(self.store.now());
+        let now_ms = now.timestamp_millis();
         let bury = "UPDATE jobs SET status = 'dead', locked_by = NULL, locked_until_ms = NULL, \
                     last_error = 'the worker running the last attempt stopped without finishing it', \
                     updated_at = $2, finished_at = $2 \
@@ -128,14 +122,14 @@ impl Jobs<'_> {
     ) -> Result<bool, StoreError> {
         let sql = "UPDATE jobs SET progress_done = $3, progress_total = $4, locked_until_ms = $5, updated_at = $6 \
                    WHERE id = $1 AND locked_by = $2 AND status = 'running'";
-        let now = stored_time(Utc::now());
+        let now = stored_time(self.store.now());
         let updated = on_pool!(self.store, pool => {
             sqlx::query(sql)
                 .bind(id)
                 .bind(worker)
                 .bind(done)
                 .bind(total)
-                .bind(now_ms() + millis(lease))
+                .bind(self.store.now().timestamp_millis() + millis(lease))
                 .bind(now)
                 .execute(pool)
                 .await?
@@ -148,7 +142,7 @@ impl Jobs<'_> {
     pub async fn heartbeat(&self, id: JobId, worker: &str, lease: Duration) -> Result<bool, StoreError> {
         let sql = "UPDATE jobs SET locked_until_ms = $3 WHERE id = $1 AND locked_by = $2 AND status = 'running'";
         let updated = on_pool!(self.store, pool => {
-            sqlx::query(sql).bind(id).bind(worker).bind(now_ms() + millis(lease)).execute(pool).await?.rows_affected()
+            sqlx::query(sql).bind(id).bind(worker).bind(self.store.now().timestamp_millis() + millis(lease)).execute(pool).await?.rows_affected()
         });
         Ok(updated > 0)
     }
@@ -158,7 +152,7 @@ impl Jobs<'_> {
         let sql = "UPDATE jobs SET status = 'succeeded', locked_by = NULL, locked_until_ms = NULL, \
                    progress_done = progress_total, updated_at = $3, finished_at = $3 \
                    WHERE id = $1 AND locked_by = $2 AND status = 'running'";
-        let now = stored_time(Utc::now());
+        let now = stored_time(self.store.now());
         let updated = on_pool!(self.store, pool => {
             sqlx::query(sql).bind(id).bind(worker).bind(now).execute(pool).await?.rows_affected()
         });
@@ -181,13 +175,13 @@ impl Jobs<'_> {
                    finished_at = CASE WHEN $3 AND attempts < max_attempts THEN NULL ELSE $6 END, \
                    run_after_ms = $4, last_error = $5, locked_by = NULL, locked_until_ms = NULL, updated_at = $6 \
                    WHERE id = $1 AND locked_by = $2 AND status = 'running' RETURNING status";
-        let now = stored_time(Utc::now());
+        let now = stored_time(self.store.now());
         let status = on_pool!(self.store, pool => {
             sqlx::query_scalar::<_, String>(sql)
                 .bind(id)
                 .bind(worker)
                 .bind(retry_after.is_some())
-                .bind(now_ms() + retry_after.map_or(0, millis))
+                .bind(self.store.now().timestamp_millis() + retry_after.map_or(0, millis))
                 .bind(error)
                 .bind(now)
                 .fetch_optional(pool)
@@ -208,7 +202,7 @@ impl Jobs<'_> {
                             FROM jobs j WHERE j.id = documents.job_id) \
                    WHERE status IN ('queued', 'processing') \
                    AND job_id IN (SELECT id FROM jobs WHERE status IN ('failed', 'dead'))";
-        let now = stored_time(Utc::now());
+        let now = stored_time(self.store.now());
         on_pool!(self.store, pool => {
             sqlx::query(sql).bind(now).execute(pool).await?;
         });

@@ -6,7 +6,6 @@
 //! database, in the same statement that inserts them, so two nodes
 //! appending at once can never give two messages one place.
 
-use chrono::Utc;
 use uuid::Uuid;
 
 use crate::db::{Store, on_pool};
@@ -40,7 +39,7 @@ const APPEND_ATTEMPTS: usize = 8;
 impl Sessions<'_> {
     /// Starts a conversation.
     pub async fn create(&self, new: NewSession) -> Result<Session, StoreError> {
-        let now = stored_time(Utc::now());
+        let now = stored_time(self.store.now());
         let session = Session {
             id: SessionId::new(),
             tenant_id: new.tenant_id,
@@ -152,7 +151,7 @@ impl Sessions<'_> {
         let touch = "UPDATE sessions SET updated_at = $1 WHERE id = $2 AND tenant_id = $3";
         let metadata = sqlx::types::Json(new.metadata);
         for _ in 0..APPEND_ATTEMPTS {
-            let now = stored_time(Utc::now());
+            let now = stored_time(self.store.now());
             let result = on_pool!(self.store, pool => {
                 let mut tx = pool.begin().await?;
                 // Touching the session first locks its row until commit, so

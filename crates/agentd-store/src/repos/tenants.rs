@@ -1,8 +1,6 @@
 //! Tenants: the unit of isolation. Created by the command line (`agentd keys
 //! create --tenant NAME`) or on first start; never listed to API callers.
 
-use chrono::Utc;
-
 use crate::db::{Store, on_pool};
 use crate::error::StoreError;
 use crate::ids::TenantId;
@@ -24,7 +22,7 @@ macro_rules! columns {
 impl Tenants<'_> {
     /// Creates a tenant; a taken name is a conflict.
     pub async fn create(&self, name: &str) -> Result<Tenant, StoreError> {
-        let tenant = Tenant { id: TenantId::new(), name: name.to_string(), created_at: stored_time(Utc::now()) };
+        let tenant = Tenant { id: TenantId::new(), name: name.to_string(), created_at: stored_time(self.store.now()) };
         on_pool!(self.store, pool => {
             sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
                 .bind(tenant.id)

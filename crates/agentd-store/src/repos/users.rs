@@ -1,8 +1,6 @@
 //! Users: people who log in with email and password. Emails are unique per
 //! tenant and kept lower-case, so `Ann@X.org` and `ann@x.org` are one user.
 
-use chrono::Utc;
-
 use crate::db::{Store, on_pool};
 use crate::error::StoreError;
 use crate::ids::{TenantId, UserId};
@@ -35,7 +33,7 @@ impl Users<'_> {
             email: normalise_email(&new.email),
             display_name: new.display_name,
             role: new.role,
-            created_at: stored_time(Utc::now()),
+            created_at: stored_time(self.store.now()),
             password_hash: new.password_hash,
         };
         let sql = concat!("INSERT INTO users (", columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)");
