@@ -126,7 +126,9 @@ impl Worker {
     }
 
     /// Runs jobs until `shutdown` turns true. A job in progress at shutdown
-    /// is abandoned; its lease runs out and another worker retries it.
+    /// is handed back to the queue (nothing of it is written: chunks are
+    /// stored at a job's end), so another worker takes it over at once; if
+    /// that fails, its lease runs out and another worker retries it then.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let store = self.ingestor.store().clone();
         loop {
@@ -136,9 +138,16 @@ impl Worker {
             let claimed = store.jobs().claim(&self.name, &[INGEST_JOB], self.options.lease).await;
             match claimed {
                 Ok(Some(job)) => {
+                    let id = job.id;
                     tokio::select! {
                         _ = self.run_job(job) => {}
-                        _ = shutdown.changed() => return,
+                        _ = shutdown.changed() => {
+                            match store.jobs().release(id, &self.name).await {
+                                Ok(_) => tracing::info!(job = %id, worker = %self.name, "job handed back at shutdown"),
+                                Err(e) => tracing::warn!(job = %id, error = %e, "could not hand the job back; its lease will run out"),
+                            }
+                            return;
+                        }
                     }
                 }
                 Ok(None) => {
@@ -180,10 +189,17 @@ impl Worker {
             }
         };
         let lost = Arc::new(AtomicBool::new(false));
-        let heartbeat =
-            tokio::spawn(heartbeat(store.clone(), job.id, self.name.clone(), self.options.lease, lost.clone()));
+        // Aborted when this attempt ends, however it ends (a shutdown drops
+        // this future half-way): a claim must not outlive its attempt.
+        let heartbeat = AbortOnDrop(tokio::spawn(heartbeat(
+            store.clone(),
+            job.id,
+            self.name.clone(),
+            self.options.lease,
+            lost.clone(),
+        )));
         let result = self.run_documents(&job, &payload, &lost).await;
-        heartbeat.abort();
+        drop(heartbeat);
         match result {
             Ok(()) => {
                 if let Err(e) = store.jobs().succeed(job.id, &self.name).await {
@@ -278,6 +294,15 @@ impl Worker {
         let exponent = attempt.clamp(1, 20) as u32 - 1;
         let delay = self.options.retry_base.saturating_mul(1 << exponent).min(self.options.retry_max);
         delay.mul_f64(1.0 - rand::random::<f64>() * 0.25)
+    }
+}
+
+/// A task that stops when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -49,6 +49,7 @@ on_both_backends!(
     tenants_never_see_each_others_chunks,
     filters_narrow_the_search,
     indexes_survive_a_restart_and_a_lost_snapshot,
+    the_vector_index_is_saved_when_the_service_stops,
     a_vanished_worker_leaves_no_duplicate_and_no_gap,
     unreadable_documents_fail_alone,
     a_follow_up_is_searched_with_its_conversation,
@@ -261,6 +262,38 @@ async fn indexes_survive_a_restart_and_a_lost_snapshot(backend: Backend) {
     assert_eq!(titles(&third, tenant, "bread", SearchMode::Vector).await[0], "recipes");
     let index = third.indexes().tenant(tenant).await.expect("loaded");
     assert_eq!(index.read().await.len(), db.chunks().count(tenant).await.expect("count") as usize);
+}
+
+async fn the_vector_index_is_saved_when_the_service_stops(backend: Backend) {
+    let db = TestStore::new(backend).await;
+    let tenant = db.tenants().create("acme").await.expect("tenant").id;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Maintenance would save the index only after an hour: what is saved
+    // below is saved by the stop.
+    let options = KnowledgeOptions { maintenance_every: Duration::from_secs(3600), ..options(Some(dir.path().into())) };
+    let k = Knowledge::open(db.store.clone(), Arc::new(HashedWordsEmbedder::new(128)), options).await.expect("opens");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let tasks = k.spawn(1, stopped);
+    let job = k.submit(tenant, vec![markdown("guide", GUIDE)]).await.expect("submitted").job_id.expect("a job");
+    loop {
+        if db.jobs().get(tenant, job).await.expect("job").status.is_final() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A search loads the tenant's index into this process.
+    assert_eq!(titles(&k, tenant, "backups", SearchMode::Vector).await[0], "guide");
+    let snapshot = dir.path().join(tenant.to_string()).join("vectors.hnsw");
+    assert!(!snapshot.exists(), "nothing saved the index yet");
+    stop.send(true).expect("the tasks listen");
+    for task in tasks {
+        task.await.expect("a task ends cleanly");
+    }
+    assert!(snapshot.exists(), "the stop saved the index");
+    drop(k);
+    // A restart loads it and finds the document.
+    let again = knowledge(&db, Some(dir.path().to_path_buf())).await;
+    assert_eq!(titles(&again, tenant, "backups", SearchMode::Vector).await[0], "guide");
 }
 
 async fn a_vanished_worker_leaves_no_duplicate_and_no_gap(backend: Backend) {

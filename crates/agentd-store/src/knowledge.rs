@@ -244,6 +244,10 @@ pub struct Job {
     pub last_error: Option<String>,
     #[serde(skip)]
     pub locked_by: Option<String>,
+    /// Until when the worker's claim holds (Unix milliseconds): its
+    /// heartbeat pushes this forward while the job runs.
+    #[serde(skip)]
+    pub locked_until_ms: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,

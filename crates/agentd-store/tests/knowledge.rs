@@ -221,6 +221,28 @@ on_both_backends!(jobs_are_claimed_once_and_retried_until_dead, |store| {
     Ok(())
 });
 
+on_both_backends!(a_released_job_is_queued_again_without_using_an_attempt, |store| {
+    let acme = store.tenants().create("acme").await?.id;
+    let queued = store.jobs().enqueue(job(acme, 1)).await?;
+    let doc = store.documents().add(new_document(acme, "guide", b"v1", json!({}))).await?.document;
+    store.documents().attach_job(acme, &[doc.id], queued.id).await?;
+    store.jobs().claim("stopping", &["ingest"], LEASE).await?.expect("claimed");
+    assert!(store.documents().set_status(acme, doc.id, doc.version, DocumentStatus::Processing, None).await?);
+
+    assert!(!store.jobs().release(queued.id, "someone-else").await?, "only the holder hands a job back");
+    assert!(store.jobs().release(queued.id, "stopping").await?);
+    assert!(!store.jobs().release(queued.id, "stopping").await?, "no longer held");
+    let released = store.jobs().get(acme, queued.id).await?;
+    assert_eq!((released.status, released.attempts, released.locked_by), (JobStatus::Queued, 0, None));
+    assert_eq!(store.documents().get(acme, doc.id).await?.status, DocumentStatus::Queued);
+
+    // Another worker takes it at once, and its single attempt is still there.
+    let again = store.jobs().claim("next", &["ingest"], LEASE).await?.expect("due at once");
+    assert_eq!((again.id, again.attempts), (queued.id, 1));
+    assert!(store.jobs().succeed(queued.id, "next").await?);
+    Ok(())
+});
+
 on_both_backends!(a_job_whose_worker_vanished_runs_again, |store| {
     let clock = Arc::new(ManualClock::new());
     let store = &store.store.clone().with_clock(clock.clone());

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{DataDir, Server, agentd, models_env, samples_dir};
+use agentd_store::testing::{Backend, TestStore};
+
+use common::{DataDir, Server, agentd, models_env, samples_dir, schema_url};
 
 fn run(data_dir: &Path, args: &[&str]) -> Output {
     let env = models_env();
@@ -146,14 +148,22 @@ fn a_first_start_with_samples_can_be_searched_and_a_restart_does_not_ingest_agai
     assert_eq!(results[0]["title"], "security.md", "{body}");
     assert!(results[0]["text"].as_str().unwrap().to_lowercase().contains("jwt"), "{body}");
     assert!(body["timings"].is_object(), "debug asks for the stage timings: {body}");
+
+    // The user deletes a sample; a restart must not bring it back.
+    let deleted = results[0]["document_id"].as_str().unwrap().to_string();
+    let (status, body) = request(&server.addr, "DELETE", &format!("/v1/documents/{deleted}"), &key, None);
+    assert_eq!(status, 204, "{body}");
     drop(server);
 
-    // The samples are ingested on a first start only.
+    // The samples are ingested on a first start only (before the server
+    // listens, so the listing below would already show a second ingestion).
     let server = Server::start_with(&dir.0, &["--samples", docs.to_str().unwrap()]);
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(server.first_key.is_none(), "a restart creates no key");
     let (status, body) = request(&server.addr, "GET", "/v1/documents?limit=100", &key, None);
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["items"].as_array().unwrap().len(), documents, "{body}");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), documents - 1, "{body}");
+    assert!(items.iter().all(|d| d["id"] != deleted.as_str()), "the deleted sample came back: {body}");
 }
 
 /// A child process killed (SIGKILL) when dropped, so a failing test leaves
@@ -197,49 +207,94 @@ fn long_markdown(sections: usize) -> String {
     out
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_worker_killed_mid_job_leaves_no_duplicate_and_no_missing_chunk_once_the_job_is_retried() {
+/// The records `agentd` works on in a test: the data directory's SQLite
+/// file, or a fresh schema of the real PostgreSQL (dropped afterwards).
+struct Records {
+    store: agentd_store::Store,
+    /// What points the binary at them.
+    env: Vec<(&'static str, String)>,
+    _schema: Option<TestStore>,
+}
+
+impl Records {
+    async fn new(backend: Backend, dir: &Path) -> Records {
+        match backend {
+            Backend::Sqlite => {
+                let target = agentd_store::DatabaseTarget::Sqlite { path: dir.join("agentd.db") };
+                let store = agentd_store::Store::connect(&target, 2).await.unwrap();
+                store.migrate().await.unwrap();
+                Records { store, env: Vec::new(), _schema: None }
+            }
+            Backend::Postgres | Backend::PgVector => {
+                let test = TestStore::new(backend).await;
+                let url = schema_url(&test);
+                Records { store: test.store.clone(), env: vec![("AGENTD_DATABASE_URL", url)], _schema: Some(test) }
+            }
+        }
+    }
+}
+
+async fn a_killed_worker_leaves_no_duplicate_and_no_missing_chunk(backend: Backend) {
     let dir = DataDir::new();
+    let records = Records::new(backend, &dir.0).await;
+    let store = &records.store;
+    let mut env = models_env();
+    env.extend(records.env.iter().cloned());
+    env.push(("AGENTD_JOB_LEASE_SECS", "2".into()));
+    env.push(("AGENTD_LOG", "warn".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
     let docs = tempfile::tempdir().unwrap();
-    std::fs::write(docs.path().join("long.md"), long_markdown(300)).unwrap();
-    let queued = run(&dir.0, &["ingest", "--tenant", "acme", docs.path().to_str().unwrap()]);
+    std::fs::write(docs.path().join("long.md"), long_markdown(400)).unwrap();
+    let queued = agentd(&dir.0, &env)
+        .args(["ingest", "--tenant", "acme", docs.path().to_str().unwrap()])
+        .output()
+        .expect("agentd runs");
     assert!(queued.status.success(), "stderr: {}", text(&queued.stderr));
     assert!(text(&queued.stdout).contains("1 stored and queued"), "{}", text(&queued.stdout));
 
-    let store =
-        agentd_store::Store::connect(&agentd_store::DatabaseTarget::Sqlite { path: dir.0.join("agentd.db") }, 2)
-            .await
-            .unwrap();
     let tenant = store.tenants().by_name("acme").await.unwrap().unwrap().id;
     let document = store.documents().list(tenant, None, 10, None).await.unwrap().items.remove(0);
     let job_id = document.job_id.expect("the document names its job");
 
-    let env = models_env();
-    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    env.push(("AGENTD_JOB_LEASE_SECS", "2"));
-    env.push(("AGENTD_LOG", "warn"));
-    let mut first = Killed(
-        agentd(&dir.0, &env).args(["worker", "--workers", "1"]).stdout(std::process::Stdio::null()).spawn().unwrap(),
-    );
-    // Killed once some chunks are embedded (and cached) but not all.
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let worker = || {
+        Killed(
+            agentd(&dir.0, &env)
+                .args(["worker", "--workers", "1"])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut first = worker();
+    // Killed once some chunks are embedded (and cached) but not all, and
+    // once its heartbeat has pushed the claim's end forward at least once.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut claimed_until = None;
     let planned = loop {
         let job = store.jobs().get(tenant, job_id).await.unwrap();
-        if job.progress_done > 0 && job.progress_done < job.progress_total {
+        assert!(!job.status.is_final(), "the job ended before the kill: {job:?}");
+        if claimed_until.is_none() {
+            claimed_until = job.locked_until_ms;
+        }
+        let extended = matches!((claimed_until, job.locked_until_ms), (Some(first), Some(now)) if now > first);
+        if extended && job.progress_done > 0 && job.progress_done < job.progress_total {
             break job.progress_total;
         }
-        assert!(job.progress_total == 0 || job.progress_done == 0, "the job ended before the kill: {job:?}");
-        assert!(Instant::now() < deadline, "the worker never started the job");
+        assert!(
+            job.progress_total == 0 || job.progress_done < job.progress_total,
+            "the job ended before the kill: {job:?}"
+        );
+        assert!(Instant::now() < deadline, "the worker never started the job, or never renewed its claim: {job:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     first.kill();
     assert_eq!(store.chunks().count(tenant).await.unwrap(), 0, "a job's chunks are written at its end, at once");
     let job = store.jobs().get(tenant, job_id).await.unwrap();
     assert_eq!(job.status, agentd_store::JobStatus::Running, "the dead worker's claim holds until its lease ends");
+    assert_eq!(job.attempts, 1, "the living worker's heartbeat kept its claim");
 
-    let mut second = Killed(
-        agentd(&dir.0, &env).args(["worker", "--workers", "1"]).stdout(std::process::Stdio::null()).spawn().unwrap(),
-    );
+    let mut second = worker();
     // The job's end is written after the document's, so the test waits for
     // the job (stopping at the document's end caught it still running).
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -266,4 +321,90 @@ async fn a_worker_killed_mid_job_leaves_no_duplicate_and_no_missing_chunk_once_t
     let job = store.jobs().get(tenant, job_id).await.unwrap();
     assert_eq!(job.status, agentd_store::JobStatus::Succeeded);
     assert_eq!(job.attempts, 2, "the killed attempt counts");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_job_on_sqlite_leaves_no_duplicate_and_no_missing_chunk_once_the_job_is_retried() {
+    a_killed_worker_leaves_no_duplicate_and_no_missing_chunk(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_job_on_postgres_leaves_no_duplicate_and_no_missing_chunk_once_the_job_is_retried() {
+    a_killed_worker_leaves_no_duplicate_and_no_missing_chunk(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_stopped_with_sigterm_mid_job_hands_the_job_back_at_once() {
+    let dir = DataDir::new();
+    let records = Records::new(Backend::Postgres, &dir.0).await;
+    let store = &records.store;
+    let mut env = models_env();
+    env.extend(records.env.iter().cloned());
+    // A lease far longer than the test waits: only the hand-back can let
+    // the second worker in.
+    env.push(("AGENTD_JOB_LEASE_SECS", "3600".into()));
+    env.push(("AGENTD_LOG", "warn".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(docs.path().join("long.md"), long_markdown(400)).unwrap();
+    let queued = agentd(&dir.0, &env).args(["ingest", "--tenant", "acme", docs.path().to_str().unwrap()]).output();
+    assert!(queued.expect("agentd runs").status.success());
+    let tenant = store.tenants().by_name("acme").await.unwrap().unwrap().id;
+    let document = store.documents().list(tenant, None, 10, None).await.unwrap().items.remove(0);
+    let job_id = document.job_id.expect("the document names its job");
+
+    let worker = || {
+        Killed(
+            agentd(&dir.0, &env)
+                .args(["worker", "--workers", "1"])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut first = worker();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let planned = loop {
+        let job = store.jobs().get(tenant, job_id).await.unwrap();
+        if job.progress_done > 0 && job.progress_done < job.progress_total {
+            break job.progress_total;
+        }
+        assert!(!job.status.is_final(), "the job ended before the stop: {job:?}");
+        assert!(Instant::now() < deadline, "the worker never started the job: {job:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let pid = first.0.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let exit = loop {
+        if let Some(status) = first.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the worker did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "a clean stop exits 0, got {exit:?}");
+
+    let job = store.jobs().get(tenant, job_id).await.unwrap();
+    assert_eq!(job.status, agentd_store::JobStatus::Queued, "handed back: {job:?}");
+    assert_eq!((job.attempts, job.locked_by.as_deref()), (0, None), "the stopped attempt does not count");
+    assert_eq!(store.chunks().count(tenant).await.unwrap(), 0, "nothing of the stopped attempt was written");
+    let waiting = store.documents().get(tenant, document.id).await.unwrap();
+    assert_eq!(waiting.status, agentd_store::DocumentStatus::Queued);
+
+    let mut second = worker();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let job = loop {
+        let job = store.jobs().get(tenant, job_id).await.unwrap();
+        if job.status.is_final() {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "the job was not taken over: {job:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    second.kill();
+    assert_eq!((job.status, job.attempts), (agentd_store::JobStatus::Succeeded, 1));
+    let document = store.documents().get(tenant, document.id).await.unwrap();
+    assert_eq!((document.status, document.chunk_count), (agentd_store::DocumentStatus::Ready, planned));
 }

@@ -30,7 +30,7 @@ pub struct Jobs<'a> {
 macro_rules! job_columns {
     () => {
         "id, tenant_id, kind, payload, status, attempts, max_attempts, progress_done, progress_total, last_error, \
-         locked_by, created_at, updated_at, finished_at"
+         locked_by, locked_until_ms, created_at, updated_at, finished_at"
     };
 }
 
@@ -157,6 +157,38 @@ impl Jobs<'_> {
             sqlx::query(sql).bind(id).bind(worker).bind(now).execute(pool).await?.rows_affected()
         });
         Ok(updated > 0)
+    }
+
+    /// Hands the worker's job back to the queue at once, as if its attempt
+    /// had not started: a worker shutting down gracefully does this, so
+    /// that another worker takes the job over without waiting for the lease
+    /// to run out, and a restart does not use up the job's attempts. The
+    /// job's documents in progress read as queued again. Returns false when
+    /// the worker no longer held the job.
+    pub async fn release(&self, id: JobId, worker: &str) -> Result<bool, StoreError> {
+        let job = "UPDATE jobs SET status = 'queued', attempts = attempts - 1, locked_by = NULL, \
+                   locked_until_ms = NULL, run_after_ms = $3, updated_at = $4 \
+                   WHERE id = $1 AND locked_by = $2 AND status = 'running'";
+        let documents =
+            "UPDATE documents SET status = 'queued', updated_at = $2 WHERE job_id = $1 AND status = 'processing'";
+        let now = stored_time(self.store.now());
+        on_pool!(self.store, pool => {
+            let mut tx = pool.begin().await?;
+            let released = sqlx::query(job)
+                .bind(id)
+                .bind(worker)
+                .bind(now.timestamp_millis())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+            if released {
+                sqlx::query(documents).bind(id).bind(now).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(released)
+        })
     }
 
     /// Ends the worker's attempt with `error`. With `retry_after`, the job

@@ -79,6 +79,16 @@ pub fn samples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples")
 }
 
+/// `url` of a PostgreSQL test schema, as `AGENTD_DATABASE_URL` for the
+/// binary: the server, with the schema first on the search path and
+/// `public` (where extensions such as pgvector live) after it.
+pub fn schema_url(test: &agentd_store::testing::TestStore) -> String {
+    let agentd_store::DatabaseTarget::Postgres { url, schema: Some(schema) } = &test.target else {
+        panic!("a PostgreSQL test store with a schema of its own")
+    };
+    format!("{url}?options[search_path]={schema},public")
+}
+
 /// A running `agentd serve`, killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -95,14 +105,21 @@ impl Server {
 
     /// Like [`Server::start`], with more arguments to `agentd serve`.
     pub fn start_with(data_dir: &Path, args: &[&str]) -> Server {
+        Server::start_env(data_dir, args, &[])
+    }
+
+    /// Like [`Server::start_with`], with more environment (which wins over
+    /// the defaults here).
+    pub fn start_env(data_dir: &Path, args: &[&str], more_env: &[(&str, String)]) -> Server {
         let (models, cache) = default_models();
-        let env = [
+        let mut env = vec![
             ("AGENTD_LOG", "warn"),
             ("AGENTD_JWT_SECRET", "a-test-secret-of-enough-length"),
             ("AGENTD_MODELS_DIR", models.as_str()),
             ("AGENTD_MODELS_CACHE", cache.as_str()),
             ("AGENTD_MODEL_THREADS", "2"),
         ];
+        env.extend(more_env.iter().map(|(k, v)| (*k, v.as_str())));
         let mut child = agentd(data_dir, &env)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
@@ -135,6 +152,11 @@ impl Server {
             }
         }
         Server { child, addr, first_key }
+    }
+
+    /// `http://ADDR` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
     }
 
     pub fn terminate(&mut self) {
