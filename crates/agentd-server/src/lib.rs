@@ -46,6 +46,8 @@ pub fn app(state: AppState) -> Router {
     let (v1, mut openapi) = routes::v1(state.clone()).split_for_parts();
     routes::shared_responses::add(&mut openapi);
     routes::string_rules::add(&mut openapi);
+    routes::documents::describe_metadata_filter(&mut openapi);
+    routes::links::add(&mut openapi);
     let config = state.config.clone();
 
     let router = Router::new()

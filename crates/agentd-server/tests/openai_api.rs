@@ -100,13 +100,14 @@ async fn a_completion_has_openai_shape_and_the_model_gets_the_translated_request
             {"role": "developer", "content": "Be brief."},
             {"role": "user", "content": [{"type": "text", "text": "Hi "}, {"type": "text", "text": "you"}]},
             {"role": "assistant", "content": null, "tool_calls": [
-                {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":\"x\"}"}}
+                {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":\"x\"}"}},
+                {"id": "c2", "type": "function", "function": {"name": "lookup", "arguments": "{oops"}}
             ]},
             {"role": "tool", "tool_call_id": "c1", "content": "found"},
         ],
         "tools": [{"type": "function", "function": {"name": "lookup", "description": "Look up",
             "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}],
-        "temperature": 0.2, "top_p": 0.9, "max_tokens": 33, "stop": "END", "seed": 7,
+        "temperature": 0.2, "top_p": 0.9, "max_tokens": 33.0, "stop": "END", "seed": 7,
         "user": "someone", "presence_penalty": 0,
     });
     let got = app.post("/v1/chat/completions", &tenant.admin_key, body).await.expect_json(StatusCode::OK);
@@ -122,6 +123,8 @@ async fn a_completion_has_openai_shape_and_the_model_gets_the_translated_request
     assert_eq!(roles, [ChatRole::System, ChatRole::User, ChatRole::Assistant, ChatRole::Tool]);
     assert_eq!(sent.messages[1].content, "Hi you");
     assert_eq!(sent.messages[2].tool_calls[0].arguments, json!({"q": "x"}));
+    // Arguments a model wrote that are not JSON come back as the text they were.
+    assert_eq!(sent.messages[2].tool_calls[1].arguments, json!("{oops"));
     assert_eq!(sent.messages[3].tool_call_id.as_deref(), Some("c1"));
     assert_eq!(sent.tools[0].name, "lookup");
     assert_eq!(sent.sampling.max_tokens, 33);
@@ -277,9 +280,14 @@ async fn bad_chat_requests_are_refused_with_openai_errors() {
             "invalid_request",
         ),
         (
-            json!({"model": "scripted", "messages": [{"role": "assistant", "content": "", "tool_calls": [{"id": "x", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]}]}),
+            json!({"model": "scripted", "messages": user, "max_tokens": 0, "max_completion_tokens": 5}),
             StatusCode::BAD_REQUEST,
             "invalid_request",
+        ),
+        (
+            json!({"model": "scripted", "messages": user, "max_tokens": 5.5}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
         ),
         (
             json!({"model": "scripted", "messages": user, "tools": [{"type": "function", "function": {"name": "bad name!"}}]}),

@@ -32,6 +32,7 @@ use common::{PASSWORD, Req, Resp, TestApp, TestTenant, config, req};
 
 on_both_backends!(
     the_table_and_the_openapi_document_name_the_same_routes,
+    links_lead_to_operations_of_the_document,
     a_valid_request_with_the_least_role_succeeds,
     no_or_bad_credentials_are_401,
     a_member_on_an_admin_route_is_403,
@@ -375,6 +376,40 @@ async fn the_table_and_the_openapi_document_name_the_same_routes(backend: Backen
         let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
         assert_eq!(secured, route.access != Access::Open, "{}: security in the document", route.name());
     }
+}
+
+async fn links_lead_to_operations_of_the_document(backend: Backend) {
+    let ctx = Ctx::new(backend).await;
+    let doc = &ctx.doc;
+    // operationId → the path parameters of that operation.
+    let mut operations = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for operation in item.as_object().expect("a path item").values() {
+            let params: BTreeSet<String> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap().to_string())
+                .collect();
+            operations.insert(operation["operationId"].as_str().unwrap().to_string(), (path.clone(), params));
+        }
+    }
+    let mut links = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            for response in operation["responses"].as_object().unwrap().values() {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    links += 1;
+                    let target = link["operationId"].as_str().unwrap_or_else(|| panic!("{name}: no operationId"));
+                    let (_, params) = operations.get(target).unwrap_or_else(|| panic!("{name}: no operation {target}"));
+                    let given: BTreeSet<String> = link["parameters"].as_object().unwrap().keys().cloned().collect();
+                    assert_eq!(&given, params, "{name} must fill exactly the path parameters of {target}");
+                }
+            }
+        }
+    }
+    assert!(links >= 10, "the document links created resources to their operations ({links} links)");
 }
 
 async fn a_valid_request_with_the_least_role_succeeds(backend: Backend) {

@@ -20,8 +20,11 @@ mod db;
 mod error;
 mod ids;
 mod knowledge;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod records;
 mod repos;
+pub mod strict_json;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -14,18 +14,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use common::{DataDir, Server};
-
-/// The Python with `openai` installed.
-fn python() -> String {
-    if let Ok(python) = std::env::var("AGENTD_TEST_PYTHON") {
-        return python;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/python-env");
-    let output = Command::new("bash").arg(&script).output().expect("scripts/python-env runs");
-    assert!(output.status.success(), "scripts/python-env failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
+use common::{DataDir, Server, python};
 
 #[test]
 fn the_official_openai_client_works_unchanged() {

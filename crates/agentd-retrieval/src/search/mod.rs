@@ -173,8 +173,8 @@ impl Searcher {
             SearchMode::Vector => rankings.vector,
             SearchMode::Keyword => rankings.keyword,
             SearchMode::Hybrid => {
-                let weights = request.weights.unwrap_or_default();
-                let lists = [(&rankings.vector[..], weights.vector), (&rankings.keyword[..], weights.keyword)];
+                let (vector, keyword) = request.weights.unwrap_or_default().relative();
+                let lists = [(&rankings.vector[..], vector), (&rankings.keyword[..], keyword)];
                 reciprocal_rank_fusion(&lists, RRF_K, candidates(request))
             }
         };
@@ -182,7 +182,7 @@ impl Searcher {
         if let Some(lambda) = request.mmr {
             let vectors = self.indexes.vectors_of(tenant, &keys).await?;
             let limit = if request.collapse { ranked.len() } else { request.k };
-            ranked = mmr(&ranked, |key| vectors.get(&key), lambda, limit);
+            ranked = mmr(&ranked, |key| vectors.get(&key), lambda as f32, limit);
         }
         if request.collapse {
             let documents = self.indexes.documents_of(tenant, &keys).await?;

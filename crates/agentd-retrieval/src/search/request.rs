@@ -44,12 +44,11 @@ impl SearchMode {
 pub struct SearchFilter {
     /// Only chunks of these documents.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>))]
     pub document_ids: Option<Vec<DocumentId>>,
     /// Only chunks of documents whose metadata has every one of these keys
     /// with an equal value.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<agentd_store::openapi::Metadata>))]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -62,9 +61,18 @@ pub struct SearchFilter {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FusionWeights {
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
-    pub vector: f32,
+    pub vector: f64,
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
-    pub keyword: f32,
+    pub keyword: f64,
+}
+
+impl FusionWeights {
+    /// The same weights scaled so the larger is 1 (only their ratio counts;
+    /// this keeps any finite pair within `f32`).
+    pub fn relative(self) -> (f32, f32) {
+        let top = self.vector.max(self.keyword);
+        if top > 0.0 { ((self.vector / top) as f32, (self.keyword / top) as f32) } else { (0.0, 0.0) }
+    }
 }
 
 impl Default for FusionWeights {
@@ -115,12 +123,12 @@ pub struct SearchRequest {
     )]
     pub query: String,
     /// How many results (1–100, default 10).
-    #[serde(default = "default_k")]
+    #[serde(default = "default_k", deserialize_with = "agentd_store::strict_json::whole")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub k: usize,
     #[serde(default)]
     pub mode: SearchMode,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "agentd_store::strict_json::object_opt")]
     #[cfg_attr(feature = "openapi", schema(nullable))]
     pub filter: Option<SearchFilter>,
     /// One result per document: its best chunk.
@@ -130,9 +138,9 @@ pub struct SearchRequest {
     /// pure novelty. Off when absent.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
-    pub mmr: Option<f32>,
+    pub mmr: Option<f64>,
     /// Weights of the rankings in a hybrid search.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "agentd_store::strict_json::object_opt")]
     pub weights: Option<FusionWeights>,
     /// Include the time each stage took.
     #[serde(default)]
@@ -140,7 +148,7 @@ pub struct SearchRequest {
     /// Earlier messages of the conversation, oldest first: a follow-up
     /// such as "and for folders?" is searched together with what the
     /// conversation was about.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "agentd_store::strict_json::objects")]
     #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub history: Vec<Turn>,
 }

@@ -22,6 +22,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::observe::ReqId;
+use crate::routes::metadata_object;
 use crate::state::AppState;
 
 /// The longest title accepted, in characters.
@@ -40,8 +41,30 @@ pub struct TextDocument {
     /// The text; Markdown headings are kept as structure.
     pub text: String,
     /// Free-form JSON object kept with the document; searches can filter on it.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<agentd_store::openapi::Metadata>)]
     pub metadata: Option<Value>,
+}
+
+/// The multipart form of an upload. `POST` may repeat `file` (then without
+/// `title`); `files` and `files[]` are read as `file`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // describes the form; `read_uploads` reads its parts
+pub struct DocumentForm {
+    /// The file; its name is the title unless `title` is given.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// 1 to 500 characters, not all blank.
+    #[schema(
+        max_length = 500,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000]*$"
+    )]
+    #[serde(default)]
+    title: String,
+    /// A JSON object kept with the document.
+    #[serde(default)]
+    #[schema(value_type = agentd_store::openapi::Metadata)]
+    metadata: Value,
 }
 
 /// `?limit=&cursor=&metadata=` of the document listing.
@@ -56,7 +79,21 @@ pub struct DocumentQuery {
     #[param(pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub cursor: Option<String>,
     /// A JSON object: only documents whose metadata has each of its keys with an equal value.
+    // Documented as JSON content by `describe_metadata_filter`.
     pub metadata: Option<String>,
+}
+
+/// Says in the document that the listing's `metadata` parameter is a JSON
+/// object serialized into the query, which `IntoParams` cannot say.
+pub(crate) fn describe_metadata_filter(openapi: &mut utoipa::openapi::OpenApi) {
+    let Some(list) = openapi.paths.paths.get_mut("/v1/documents").and_then(|item| item.get.as_mut()) else {
+        return;
+    };
+    for parameter in list.parameters.iter_mut().flatten().filter(|p| p.name == "metadata") {
+        parameter.schema = None;
+        let content = json!({"application/json": {"schema": {"$ref": "#/components/schemas/Metadata"}}});
+        parameter.extensions.get_or_insert_with(Default::default).insert("content".into(), content);
+    }
 }
 
 pub(crate) fn knowledge(state: &AppState) -> Result<&Knowledge, ApiError> {
@@ -79,6 +116,9 @@ impl From<SubmitError> for ApiError {
 }
 
 fn check_title(title: &str) -> Result<(), ApiError> {
+    if title.contains('\0') {
+        return Err(ApiError::invalid("title must not contain NUL characters"));
+    }
     if title.trim().is_empty() {
         return Err(ApiError::invalid("title must not be empty"));
     }
@@ -86,14 +126,6 @@ fn check_title(title: &str) -> Result<(), ApiError> {
         return Err(ApiError::invalid(format!("title must be at most {MAX_TITLE} characters")));
     }
     Ok(())
-}
-
-fn metadata_object(metadata: Option<Value>) -> Result<Value, ApiError> {
-    match metadata {
-        None => Ok(json!({})),
-        Some(value @ Value::Object(_)) => Ok(value),
-        Some(_) => Err(ApiError::invalid("metadata must be a JSON object")),
-    }
 }
 
 fn is_multipart(request: &Request) -> bool {
@@ -158,6 +190,9 @@ async fn read_uploads(state: &AppState, request: Request) -> Result<Vec<Upload>,
                 let text = field.text().await.map_err(multipart_error)?;
                 let value: Value = serde_json::from_str(&text)
                     .map_err(|e| ApiError::bad_request("malformed_json", format!("metadata is not JSON: {e}")))?;
+                if crate::extract::holds_nul(&value) {
+                    return Err(ApiError::invalid("metadata must not contain NUL characters"));
+                }
                 metadata = Some(metadata_object(Some(value))?);
             }
             other => {
@@ -190,7 +225,7 @@ async fn read_uploads(state: &AppState, request: Request) -> Result<Vec<Upload>,
 /// Upload documents: multipart files, or a JSON `{title, text, metadata}`.
 #[utoipa::path(post, path = "/v1/documents", tag = "documents", security(("bearer" = [])),
     request_body(description = "JSON text, or multipart/form-data with fields file (repeatable), title and metadata (a JSON object)",
-        content((TextDocument = "application/json"), (Object = "multipart/form-data"))),
+        content((TextDocument = "application/json"), (DocumentForm = "multipart/form-data"))),
     responses(
         (status = 202, body = Submission, description = "Stored and queued for ingestion"),
         (status = 400, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody),
@@ -228,6 +263,9 @@ pub async fn list_documents(
             if !value.is_object() {
                 return Err(ApiError::bad_request("invalid_query", "metadata must be a JSON object"));
             }
+            if crate::extract::holds_nul(&value) {
+                return Err(ApiError::bad_request("invalid_query", "metadata must not contain NUL characters"));
+            }
             Some(value)
         }
     };
@@ -252,7 +290,7 @@ pub async fn get_document(
 #[utoipa::path(put, path = "/v1/documents/{id}", tag = "documents", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
     request_body(description = "JSON text, or multipart/form-data with fields file, title and metadata (a JSON object)",
-        content((TextDocument = "application/json"), (Object = "multipart/form-data"))),
+        content((TextDocument = "application/json"), (DocumentForm = "multipart/form-data"))),
     responses(
         (status = 202, body = Submission), (status = 404, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody),

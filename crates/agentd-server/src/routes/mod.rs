@@ -8,6 +8,7 @@ pub mod audit_log;
 pub mod documents;
 pub mod health;
 pub mod keys;
+pub mod links;
 pub mod me;
 pub mod openai;
 pub mod search;
@@ -89,6 +90,15 @@ pub struct SeqPageQuery {
     /// `next_cursor` of the previous page; empty is the same as none.
     #[param(pattern = "^[0-9]{0,18}$")]
     pub cursor: Option<String>,
+}
+
+/// `metadata` of a body: a JSON object when given, `{}` when not.
+pub(crate) fn metadata_object(metadata: Option<serde_json::Value>) -> Result<serde_json::Value, ApiError> {
+    match metadata {
+        None => Ok(serde_json::json!({})),
+        Some(value @ serde_json::Value::Object(_)) => Ok(value),
+        Some(_) => Err(ApiError::invalid("metadata must be a JSON object")),
+    }
 }
 
 impl PageQuery {

@@ -17,7 +17,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::observe::ReqId;
-use crate::routes::{PageQuery, SeqPageQuery};
+use crate::routes::{PageQuery, SeqPageQuery, metadata_object};
 use crate::state::AppState;
 
 /// The longest title accepted, in characters.
@@ -31,7 +31,7 @@ pub struct CreateSession {
     #[schema(max_length = 200)]
     pub title: Option<String>,
     /// Free-form JSON object kept with the session.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<agentd_store::openapi::Metadata>)]
     pub metadata: Option<Value>,
 }
 
@@ -44,17 +44,8 @@ pub struct AppendMessage {
     #[schema(min_length = 1)]
     pub content: String,
     /// Free-form JSON object kept with the message.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<agentd_store::openapi::Metadata>)]
     pub metadata: Option<Value>,
-}
-
-/// `metadata` must be a JSON object when given.
-fn metadata_object(metadata: Option<Value>) -> Result<Value, ApiError> {
-    match metadata {
-        None => Ok(json!({})),
-        Some(value @ Value::Object(_)) => Ok(value),
-        Some(_) => Err(ApiError::invalid("metadata must be a JSON object")),
-    }
 }
 
 /// Start a conversation owned by the caller.

@@ -5,14 +5,15 @@
 //! string (PostgreSQL cannot store them), so a client generated from the
 //! document must know: each string schema without a pattern of its own
 //! gets one that excludes NUL. Patterns that handlers add themselves
-//! (non-blank names, cursors) exclude NUL too. Error bodies are answers,
+//! (non-blank names, cursors) exclude NUL too. Objects that take keys of
+//! any name (the lenient OpenAI shapes, free-form JSON) take them without
+//! NUL too, with values of any JSON without NUL. Error bodies are answers,
 //! not requests, and are left alone.
 
-use utoipa::openapi::schema::{ArrayItems, SchemaType, Type};
+use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, SchemaType, Type};
 use utoipa::openapi::{OpenApi, RefOr, Schema};
 
-/// Any string without a NUL character.
-pub const NO_NUL: &str = "^[^\\u0000]*$";
+pub use agentd_store::openapi::NO_NUL;
 
 /// Adds [`NO_NUL`] to every string of `openapi` that has no pattern.
 pub fn add(openapi: &mut OpenApi) {
@@ -40,6 +41,13 @@ fn forbid_nul(schema: &mut RefOr<Schema>) {
             if plain && is_string(&object.schema_type) {
                 object.pattern = Some(NO_NUL.to_string());
             }
+            let open = object.additional_properties.is_none()
+                && (is_object(&object.schema_type) || !object.properties.is_empty());
+            if open {
+                object.property_names = Some(Box::new(agentd_store::openapi::string_without_nul().into()));
+                let any = RefOr::Ref(agentd_store::openapi::value_without_nul());
+                object.additional_properties = Some(Box::new(AdditionalProperties::RefOr(any)));
+            }
             object.properties.values_mut().for_each(forbid_nul);
         }
         Schema::Array(array) => {
@@ -55,9 +63,17 @@ fn forbid_nul(schema: &mut RefOr<Schema>) {
 }
 
 fn is_string(schema_type: &SchemaType) -> bool {
+    is(schema_type, Type::String)
+}
+
+fn is_object(schema_type: &SchemaType) -> bool {
+    is(schema_type, Type::Object)
+}
+
+fn is(schema_type: &SchemaType, wanted: Type) -> bool {
     match schema_type {
-        SchemaType::Type(t) => *t == Type::String,
-        SchemaType::Array(types) => types.contains(&Type::String),
+        SchemaType::Type(t) => *t == wanted,
+        SchemaType::Array(types) => types.contains(&wanted),
         SchemaType::AnyValue => false,
     }
 }

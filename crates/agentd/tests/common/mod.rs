@@ -74,6 +74,19 @@ pub fn models_env() -> Vec<(&'static str, String)> {
     vec![("AGENTD_MODELS_DIR", models), ("AGENTD_MODELS_CACHE", cache), ("AGENTD_MODEL_THREADS", "2".into())]
 }
 
+/// The Python of the test environment (`openai`, `schemathesis`): the test
+/// script exports it as `AGENTD_TEST_PYTHON`; run alone, a test prepares it
+/// with `scripts/python-env` the same way.
+pub fn python() -> String {
+    if let Ok(python) = std::env::var("AGENTD_TEST_PYTHON") {
+        return python;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/python-env");
+    let output = Command::new("bash").arg(&script).output().expect("scripts/python-env runs");
+    assert!(output.status.success(), "scripts/python-env failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
 /// The repository's sample documents and evaluation set.
 pub fn samples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples")

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use agentd_store::strict_json::{object, object_opt, objects, whole_opt};
+
 use agentd_models::{ChatMessage, ChatRequest, ChatRole, FinishReason, Sampling, ToolCall, ToolSpec, Usage};
 
 use crate::error::ApiError;
@@ -23,33 +25,47 @@ pub const MAX_TOKENS_LIMIT: u32 = 32_768;
 pub struct ChatCompletionRequest {
     /// The chat model; `GET /v1/models` lists them.
     pub model: String,
+    /// At least one; the fields a message may have depend on its role.
+    #[serde(deserialize_with = "objects")]
+    #[schema(min_items = 1, value_type = Vec<super::chat_schema::ChatRequestMessage>)]
     pub messages: Vec<WireMessage>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects")]
     pub tools: Vec<WireTool>,
     /// `auto` (default) or `none`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::chat_schema::ToolChoice>)]
     pub tool_choice: Option<Value>,
     /// 0 to 2; 0 is greedy. Default 1.
-    pub temperature: Option<f32>,
+    #[schema(minimum = 0, maximum = 2)]
+    pub temperature: Option<f64>,
     /// Nucleus sampling, (0, 1]. Default 1.
-    pub top_p: Option<f32>,
-    /// Most tokens to generate (also `max_completion_tokens`).
+    #[schema(exclusive_minimum = 0, maximum = 1)]
+    pub top_p: Option<f64>,
+    /// Most tokens to generate, 1 to 32,768 (default 1,024); `max_completion_tokens` wins when both are given.
+    #[serde(default, deserialize_with = "whole_opt")]
+    #[schema(minimum = 1, maximum = 32768)]
     pub max_tokens: Option<u32>,
+    #[serde(default, deserialize_with = "whole_opt")]
+    #[schema(minimum = 1, maximum = 32768)]
     pub max_completion_tokens: Option<u32>,
     /// Up to 4 texts that end the answer.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::chat_schema::StopTexts>)]
     pub stop: Option<Value>,
+    #[serde(default, deserialize_with = "whole_opt")]
     pub seed: Option<i64>,
     /// Answer as server-sent events.
     #[serde(default)]
     pub stream: bool,
+    #[serde(default, deserialize_with = "object_opt")]
     pub stream_options: Option<StreamOptions>,
     /// Only 1 is supported.
+    #[serde(default, deserialize_with = "whole_opt")]
+    #[schema(minimum = 1, maximum = 1)]
     pub n: Option<u32>,
     /// Not supported when true.
+    #[schema(value_type = Option<super::chat_schema::NoLogprobs>)]
     pub logprobs: Option<bool>,
     /// Only `{"type": "text"}` is supported.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::chat_schema::TextFormat>)]
     pub response_format: Option<Value>,
 }
 
@@ -61,15 +77,15 @@ pub struct StreamOptions {
     pub include_usage: bool,
 }
 
-/// A message of the conversation.
-#[derive(Debug, Deserialize, ToSchema)]
+/// A message of the conversation; its schema is
+/// [`super::chat_schema::ChatRequestMessage`].
+#[derive(Debug, Deserialize)]
 pub struct WireMessage {
     /// `system`, `developer`, `user`, `assistant` or `tool`.
     pub role: String,
     /// A string, an array of `{"type": "text", "text": …}` parts, or null.
-    #[schema(value_type = Option<Object>)]
     pub content: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects")]
     pub tool_calls: Vec<WireToolCall>,
     pub tool_call_id: Option<String>,
     /// Accepted and ignored.
@@ -83,6 +99,7 @@ pub struct WireToolCall {
     /// Always `function`.
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(deserialize_with = "object")]
     pub function: WireFunctionCall,
 }
 
@@ -98,13 +115,16 @@ pub struct WireFunctionCall {
 pub struct WireTool {
     /// Always `function`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^function$")]
     pub kind: String,
+    #[serde(deserialize_with = "object")]
     pub function: WireFunction,
 }
 
 /// A function declaration.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct WireFunction {
+    #[schema(pattern = "^[a-zA-Z0-9_-]{1,64}$")]
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -231,9 +251,11 @@ fn message(wire: WireMessage, index: usize) -> Result<ChatMessage, ApiError> {
         }
         ChatRole::Assistant => {
             for call in wire.tool_calls {
-                let arguments = serde_json::from_str(&call.function.arguments).map_err(|e| {
-                    invalid(format!("messages[{index}]: tool call {} has arguments that are not JSON: {e}", call.id))
-                })?;
+                // Models sometimes write arguments that are not JSON, and
+                // clients send the conversation back as it was: kept as
+                // the text they are rather than refusing the conversation.
+                let arguments =
+                    serde_json::from_str(&call.function.arguments).unwrap_or(Value::String(call.function.arguments));
                 message.tool_calls.push(ToolCall { id: call.id, name: call.function.name, arguments });
             }
         }
@@ -307,10 +329,12 @@ impl ChatCompletionRequest {
         if !(top_p > 0.0 && top_p <= 1.0) {
             return Err(invalid("top_p must be greater than 0 and at most 1"));
         }
-        let max_tokens = self.max_completion_tokens.or(self.max_tokens).unwrap_or(1024);
-        if max_tokens == 0 || max_tokens > MAX_TOKENS_LIMIT {
-            return Err(invalid(format!("max_tokens must be between 1 and {MAX_TOKENS_LIMIT}")));
+        for given in [self.max_tokens, self.max_completion_tokens].into_iter().flatten() {
+            if given == 0 || given > MAX_TOKENS_LIMIT {
+                return Err(invalid(format!("max_tokens must be between 1 and {MAX_TOKENS_LIMIT}")));
+            }
         }
+        let max_tokens = self.max_completion_tokens.or(self.max_tokens).unwrap_or(1024);
         let use_tools = match self.tool_choice.as_ref() {
             None => true,
             Some(Value::String(choice)) if choice == "auto" => true,
@@ -322,6 +346,9 @@ impl ChatCompletionRequest {
         let messages =
             self.messages.into_iter().enumerate().map(|(i, m)| message(m, i)).collect::<Result<Vec<_>, _>>()?;
         let tools = self.tools.into_iter().enumerate().map(|(i, t)| tool(t, i)).collect::<Result<Vec<_>, _>>()?;
+        // Checked as the f64s JSON numbers are; a top_p too small for an
+        // f32 is still the smallest nucleus there is, not none.
+        let (temperature, top_p) = (temperature as f32, (top_p as f32).max(f32::MIN_POSITIVE));
         let sampling =
             Sampling { temperature, top_p, max_tokens, stop: stops(self.stop)?, seed: self.seed.map(|s| s as u64) };
         Ok(ChatRequest { messages, tools: if use_tools { tools } else { Vec::new() }, sampling })

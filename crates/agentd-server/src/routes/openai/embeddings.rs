@@ -26,17 +26,50 @@ pub const MAX_INPUTS: usize = 2048;
 pub struct EmbeddingRequest {
     /// The embedding model; `GET /v1/models` lists them.
     pub model: String,
-    /// A text or an array of texts (token arrays are not accepted).
-    #[schema(value_type = Object)]
+    /// A text or an array of 1 to 2,048 texts, none blank (token arrays are not accepted).
+    #[schema(value_type = EmbeddingInput)]
     pub input: Value,
     /// `float` (default) or `base64`.
     #[schema(pattern = "^(float|base64)$")]
     pub encoding_format: Option<String>,
     /// Must equal the model's dimension when given (vectors are not shortened).
+    #[serde(default, deserialize_with = "agentd_store::strict_json::whole_opt")]
+    #[schema(minimum = 1, maximum = 65536)]
     pub dimensions: Option<usize>,
     /// Accepted and ignored.
     pub user: Option<String>,
 }
+
+/// `input`: a text, or 1 to [`MAX_INPUTS`] texts; none blank.
+pub struct EmbeddingInput;
+
+impl utoipa::PartialSchema for EmbeddingInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+        let text = || ObjectBuilder::new().schema_type(Type::String).pattern(Some(agentd_store::openapi::NON_BLANK));
+        OneOfBuilder::new()
+            .item(text())
+            .item(ArrayBuilder::new().items(text()).min_items(Some(1)).max_items(Some(MAX_INPUTS)))
+            .into()
+    }
+}
+
+impl ToSchema for EmbeddingInput {}
+
+/// `embedding`: the floats, or their little-endian bytes in base64.
+pub struct EmbeddingVector;
+
+impl utoipa::PartialSchema for EmbeddingVector {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::Number)))
+            .item(ObjectBuilder::new().schema_type(Type::String).content_encoding("base64"))
+            .into()
+    }
+}
+
+impl ToSchema for EmbeddingVector {}
 
 /// One vector.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -46,7 +79,7 @@ pub struct EmbeddingData {
     /// The input's position.
     pub index: usize,
     /// An array of floats, or a base64 string of little-endian f32s.
-    #[schema(value_type = Object)]
+    #[schema(value_type = EmbeddingVector)]
     pub embedding: Value,
 }
 

@@ -9,6 +9,7 @@
 //! with a 400 instead of quietly doing something else.
 
 pub mod chat;
+pub mod chat_schema;
 pub mod chat_wire;
 pub mod embeddings;
 pub mod models;
