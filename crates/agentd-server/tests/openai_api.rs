@@ -177,6 +177,10 @@ async fn a_streamed_completion_is_role_deltas_finish_usage_and_done() {
     let response = app.post("/v1/chat/completions", &tenant.admin_key, body).await;
     assert_eq!(response.status, StatusCode::OK);
     assert!(response.header("content-type").unwrap().starts_with("text/event-stream"));
+    // The document says both answers this operation gives.
+    let doc = app.get("/openapi.json", &tenant.admin_key).await.expect_json(StatusCode::OK);
+    let content = &doc["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"];
+    assert!(content["text/event-stream"].is_object() && content["application/json"].is_object(), "{content}");
     let data = sse_data(&response.text());
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
     let chunks: Vec<Value> = data[..data.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap()).collect();

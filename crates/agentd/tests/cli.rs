@@ -187,7 +187,10 @@ fn serve_prints_a_first_key_and_drains_requests_in_flight_on_sigterm() {
     );
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(&json.as_bytes()[..5]).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Connections are accepted in order: once a later one is answered, the
+    // server holds this one, its head read, its body incomplete.
+    let (status, body) = get(&server.addr, "/v1/me", &key);
+    assert_eq!(status, 200, "{body}");
     server.terminate();
     std::thread::sleep(Duration::from_millis(300));
     assert!(server.child.try_wait().unwrap().is_none(), "the server waits for the request in flight");

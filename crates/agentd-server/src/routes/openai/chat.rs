@@ -32,7 +32,8 @@ use crate::state::AppState;
 /// Create a chat completion (set `stream: true` for server-sent events).
 #[utoipa::path(post, path = "/v1/chat/completions", tag = "models", security(("bearer" = [])),
     request_body = ChatCompletionRequest,
-    responses((status = 200, description = "A completion, or an event stream of chunks when `stream` is true", body = ChatCompletion),
+    responses((status = 200, description = "A completion, or with `stream: true` server-sent events: one `data:` line per chunk (`chat.completion.chunk`), then `data: [DONE]`",
+            content((ChatCompletion = "application/json"), (String = "text/event-stream"))),
         (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
         (status = 502, body = crate::error::ErrorBody)))]
 pub async fn create_chat_completion(
