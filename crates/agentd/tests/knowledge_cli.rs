@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use agentd_store::testing::{Backend, TestStore};
 
-use common::{DataDir, Server, agentd, models_env, samples_dir, schema_url};
+use common::{DataDir, Killed, Server, agentd, models_env, samples_dir, schema_url};
 
 fn run(data_dir: &Path, args: &[&str]) -> Output {
     let env = models_env();
@@ -166,23 +166,6 @@ fn a_first_start_with_samples_can_be_searched_and_a_restart_does_not_ingest_agai
     assert!(items.iter().all(|d| d["id"] != deleted.as_str()), "the deleted sample came back: {body}");
 }
 
-/// A child process killed (SIGKILL) when dropped, so a failing test leaves
-/// no worker behind holding the test's output open.
-struct Killed(std::process::Child);
-
-impl Killed {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// A Markdown document of `sections` sections of distinct prose: enough
 /// chunks that embedding it takes seconds.
 fn long_markdown(sections: usize) -> String {
@@ -234,93 +217,116 @@ impl Records {
     }
 }
 
+/// A long document queued with `agentd ingest`, and workers to run on it.
+struct LongJob {
+    dir: DataDir,
+    records: Records,
+    env: Vec<(&'static str, String)>,
+    tenant: agentd_store::TenantId,
+    document: agentd_store::Document,
+    job_id: agentd_store::JobId,
+}
+
+impl LongJob {
+    /// Queues the document on `backend`; workers hold a job `lease_secs`.
+    async fn queue(backend: Backend, lease_secs: &str) -> LongJob {
+        let dir = DataDir::new();
+        let records = Records::new(backend, &dir.0).await;
+        let mut env = models_env();
+        env.extend(records.env.iter().cloned());
+        env.push(("AGENTD_JOB_LEASE_SECS", lease_secs.into()));
+        env.push(("AGENTD_LOG", "warn".into()));
+        let docs = tempfile::tempdir().unwrap();
+        std::fs::write(docs.path().join("long.md"), long_markdown(400)).unwrap();
+        let args = ["ingest", "--tenant", "acme", docs.path().to_str().unwrap()];
+        let queued = agentd(&dir.0, &borrowed(&env)).args(args).output().expect("agentd runs");
+        assert!(queued.status.success(), "stderr: {}", text(&queued.stderr));
+        assert!(text(&queued.stdout).contains("1 stored and queued"), "{}", text(&queued.stdout));
+        let store = &records.store;
+        let tenant = store.tenants().by_name("acme").await.unwrap().unwrap().id;
+        let document = store.documents().list(tenant, None, 10, None).await.unwrap().items.remove(0);
+        let job_id = document.job_id.expect("the document names its job");
+        LongJob { dir, records, env, tenant, document, job_id }
+    }
+
+    fn store(&self) -> &agentd_store::Store {
+        &self.records.store
+    }
+
+    /// A running `agentd worker` with one worker.
+    fn worker(&self) -> Killed {
+        let mut command = agentd(&self.dir.0, &borrowed(&self.env));
+        Killed(command.args(["worker", "--workers", "1"]).stdout(std::process::Stdio::null()).spawn().unwrap())
+    }
+
+    async fn job(&self) -> agentd_store::Job {
+        self.store().jobs().get(self.tenant, self.job_id).await.unwrap()
+    }
+
+    /// Polls the job until `reached` holds for it (three minutes at most).
+    async fn until(&self, what: &str, mut reached: impl FnMut(&agentd_store::Job) -> bool) -> agentd_store::Job {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let job = self.job().await;
+            if reached(&job) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "{what}: never happened: {job:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until some chunks are embedded but not all.
+    async fn until_mid_job(&self, extra: impl Fn(&agentd_store::Job) -> bool) -> agentd_store::Job {
+        self.until("the worker is half-way through the job", |job| {
+            assert!(!job.status.is_final(), "the job ended before the test could stop its worker: {job:?}");
+            job.progress_done > 0 && job.progress_done < job.progress_total && extra(job)
+        })
+        .await
+    }
+
+    /// Checks that the document is ready with every planned chunk once.
+    async fn assert_complete(&self, planned: i64) {
+        let store = self.store();
+        let document = store.documents().get(self.tenant, self.document.id).await.unwrap();
+        assert_eq!(document.status, agentd_store::DocumentStatus::Ready, "{:?}", document.error);
+        assert_eq!(document.chunk_count, planned, "every chunk the first attempt planned");
+        let keys = store.chunks().keys_of_tenant(self.tenant).await.unwrap();
+        assert_eq!(keys.len() as i64, planned, "no duplicate, no missing chunk");
+        let ids: Vec<_> = keys.iter().map(|(chunk, _)| *chunk).collect();
+        let chunks = store.chunks().get_many(self.tenant, &ids).await.unwrap();
+        let mut positions: Vec<i64> = chunks.iter().map(|c| c.position).collect();
+        positions.sort_unstable();
+        assert_eq!(positions, (0..planned).collect::<Vec<_>>());
+    }
+}
+
+fn borrowed<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 async fn a_killed_worker_leaves_no_duplicate_and_no_missing_chunk(backend: Backend) {
-    let dir = DataDir::new();
-    let records = Records::new(backend, &dir.0).await;
-    let store = &records.store;
-    let mut env = models_env();
-    env.extend(records.env.iter().cloned());
-    env.push(("AGENTD_JOB_LEASE_SECS", "2".into()));
-    env.push(("AGENTD_LOG", "warn".into()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-
-    let docs = tempfile::tempdir().unwrap();
-    std::fs::write(docs.path().join("long.md"), long_markdown(400)).unwrap();
-    let queued = agentd(&dir.0, &env)
-        .args(["ingest", "--tenant", "acme", docs.path().to_str().unwrap()])
-        .output()
-        .expect("agentd runs");
-    assert!(queued.status.success(), "stderr: {}", text(&queued.stderr));
-    assert!(text(&queued.stdout).contains("1 stored and queued"), "{}", text(&queued.stdout));
-
-    let tenant = store.tenants().by_name("acme").await.unwrap().unwrap().id;
-    let document = store.documents().list(tenant, None, 10, None).await.unwrap().items.remove(0);
-    let job_id = document.job_id.expect("the document names its job");
-
-    let worker = || {
-        Killed(
-            agentd(&dir.0, &env)
-                .args(["worker", "--workers", "1"])
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
-    let mut first = worker();
-    // Killed once some chunks are embedded (and cached) but not all, and
-    // once its heartbeat has pushed the claim's end forward at least once.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let mut claimed_until = None;
-    let planned = loop {
-        let job = store.jobs().get(tenant, job_id).await.unwrap();
-        assert!(!job.status.is_final(), "the job ended before the kill: {job:?}");
-        if claimed_until.is_none() {
-            claimed_until = job.locked_until_ms;
-        }
-        let extended = matches!((claimed_until, job.locked_until_ms), (Some(first), Some(now)) if now > first);
-        if extended && job.progress_done > 0 && job.progress_done < job.progress_total {
-            break job.progress_total;
-        }
-        assert!(
-            job.progress_total == 0 || job.progress_done < job.progress_total,
-            "the job ended before the kill: {job:?}"
-        );
-        assert!(Instant::now() < deadline, "the worker never started the job, or never renewed its claim: {job:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let long = LongJob::queue(backend, "2").await;
+    let mut first = long.worker();
+    // Killed half-way, once its heartbeat has pushed the claim's end
+    // forward at least once.
+    let claimed_until = long.until("the worker claims the job", |job| job.locked_until_ms.is_some()).await;
+    let claimed_until = claimed_until.locked_until_ms.unwrap();
+    let planned = long.until_mid_job(|job| job.locked_until_ms.is_some_and(|now| now > claimed_until)).await;
+    let planned = planned.progress_total;
     first.kill();
-    assert_eq!(store.chunks().count(tenant).await.unwrap(), 0, "a job's chunks are written at its end, at once");
-    let job = store.jobs().get(tenant, job_id).await.unwrap();
+    assert_eq!(long.store().chunks().count(long.tenant).await.unwrap(), 0, "a job's chunks are written at its end");
+    let job = long.job().await;
     assert_eq!(job.status, agentd_store::JobStatus::Running, "the dead worker's claim holds until its lease ends");
     assert_eq!(job.attempts, 1, "the living worker's heartbeat kept its claim");
 
-    let mut second = worker();
+    let mut second = long.worker();
     // The job's end is written after the document's, so the test waits for
     // the job (stopping at the document's end caught it still running).
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let job = store.jobs().get(tenant, job_id).await.unwrap();
-        if job.status.is_final() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the job was not retried: {job:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let job = long.until("the job is retried", |job| job.status.is_final()).await;
     second.kill();
-    let document = store.documents().get(tenant, document.id).await.unwrap();
-
-    assert_eq!(document.status, agentd_store::DocumentStatus::Ready, "{:?}", document.error);
-    assert_eq!(document.chunk_count, planned, "every chunk the first attempt planned");
-    let keys = store.chunks().keys_of_tenant(tenant).await.unwrap();
-    assert_eq!(keys.len() as i64, document.chunk_count, "no duplicate, no missing chunk");
-    let ids: Vec<_> = keys.iter().map(|(chunk, _)| *chunk).collect();
-    let chunks = store.chunks().get_many(tenant, &ids).await.unwrap();
-    let mut positions: Vec<i64> = chunks.iter().map(|c| c.position).collect();
-    positions.sort_unstable();
-    assert_eq!(positions, (0..document.chunk_count).collect::<Vec<_>>());
-    let job = store.jobs().get(tenant, job_id).await.unwrap();
-    assert_eq!(job.status, agentd_store::JobStatus::Succeeded);
-    assert_eq!(job.attempts, 2, "the killed attempt counts");
+    assert_eq!((job.status, job.attempts), (agentd_store::JobStatus::Succeeded, 2), "the killed attempt counts");
+    long.assert_complete(planned).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -335,45 +341,11 @@ async fn a_worker_killed_mid_job_on_postgres_leaves_no_duplicate_and_no_missing_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_stopped_with_sigterm_mid_job_hands_the_job_back_at_once() {
-    let dir = DataDir::new();
-    let records = Records::new(Backend::Postgres, &dir.0).await;
-    let store = &records.store;
-    let mut env = models_env();
-    env.extend(records.env.iter().cloned());
     // A lease far longer than the test waits: only the hand-back can let
     // the second worker in.
-    env.push(("AGENTD_JOB_LEASE_SECS", "3600".into()));
-    env.push(("AGENTD_LOG", "warn".into()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-
-    let docs = tempfile::tempdir().unwrap();
-    std::fs::write(docs.path().join("long.md"), long_markdown(400)).unwrap();
-    let queued = agentd(&dir.0, &env).args(["ingest", "--tenant", "acme", docs.path().to_str().unwrap()]).output();
-    assert!(queued.expect("agentd runs").status.success());
-    let tenant = store.tenants().by_name("acme").await.unwrap().unwrap().id;
-    let document = store.documents().list(tenant, None, 10, None).await.unwrap().items.remove(0);
-    let job_id = document.job_id.expect("the document names its job");
-
-    let worker = || {
-        Killed(
-            agentd(&dir.0, &env)
-                .args(["worker", "--workers", "1"])
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
-    let mut first = worker();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let planned = loop {
-        let job = store.jobs().get(tenant, job_id).await.unwrap();
-        if job.progress_done > 0 && job.progress_done < job.progress_total {
-            break job.progress_total;
-        }
-        assert!(!job.status.is_final(), "the job ended before the stop: {job:?}");
-        assert!(Instant::now() < deadline, "the worker never started the job: {job:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let long = LongJob::queue(Backend::Postgres, "3600").await;
+    let mut first = long.worker();
+    let planned = long.until_mid_job(|_| true).await.progress_total;
     let pid = first.0.id().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -386,25 +358,16 @@ async fn a_worker_stopped_with_sigterm_mid_job_hands_the_job_back_at_once() {
     };
     assert!(exit.success(), "a clean stop exits 0, got {exit:?}");
 
-    let job = store.jobs().get(tenant, job_id).await.unwrap();
+    let job = long.job().await;
     assert_eq!(job.status, agentd_store::JobStatus::Queued, "handed back: {job:?}");
     assert_eq!((job.attempts, job.locked_by.as_deref()), (0, None), "the stopped attempt does not count");
-    assert_eq!(store.chunks().count(tenant).await.unwrap(), 0, "nothing of the stopped attempt was written");
-    let waiting = store.documents().get(tenant, document.id).await.unwrap();
+    assert_eq!(long.store().chunks().count(long.tenant).await.unwrap(), 0, "nothing of it was written");
+    let waiting = long.store().documents().get(long.tenant, long.document.id).await.unwrap();
     assert_eq!(waiting.status, agentd_store::DocumentStatus::Queued);
 
-    let mut second = worker();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let job = loop {
-        let job = store.jobs().get(tenant, job_id).await.unwrap();
-        if job.status.is_final() {
-            break job;
-        }
-        assert!(Instant::now() < deadline, "the job was not taken over: {job:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let mut second = long.worker();
+    let job = long.until("a second worker takes the job over", |job| job.status.is_final()).await;
     second.kill();
     assert_eq!((job.status, job.attempts), (agentd_store::JobStatus::Succeeded, 1));
-    let document = store.documents().get(tenant, document.id).await.unwrap();
-    assert_eq!((document.status, document.chunk_count), (agentd_store::DocumentStatus::Ready, planned));
+    long.assert_complete(planned).await;
 }

@@ -8,14 +8,14 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use agentd_store::testing::{Backend, TestStore, redis_url};
-use common::{DataDir, Server, schema_url};
+use common::{DataDir, Killed, Server, schema_url};
 
 /// A client of one server with one key.
 struct Api {
@@ -129,34 +129,19 @@ async fn two_servers_on_one_redis_share_one_rate_limit() {
 }
 
 /// A Redis server of this test's own, on `port`, killed when dropped.
-struct PrivateRedis(Child);
-
-impl PrivateRedis {
-    fn start(port: u16) -> PrivateRedis {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server runs (scripts/services installs it)");
-        let redis = PrivateRedis(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !answers_ping(port) {
-            assert!(Instant::now() < deadline, "redis-server on port {port} never answered");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        redis
+fn private_redis(port: u16) -> Killed {
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server runs (scripts/services installs it)");
+    let redis = Killed(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !answers_ping(port) {
+        assert!(Instant::now() < deadline, "redis-server on port {port} never answered");
+        std::thread::sleep(Duration::from_millis(50));
     }
-
-    fn stop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
+    redis
 }
 
 fn answers_ping(port: u16) -> bool {
@@ -188,7 +173,7 @@ async fn until_readiness(client: &reqwest::Client, server: &Server, status: Stat
 #[tokio::test(flavor = "multi_thread")]
 async fn readiness_fails_while_redis_is_down_and_recovers_when_it_is_back() {
     let port = free_port();
-    let mut redis = PrivateRedis::start(port);
+    let mut redis = private_redis(port);
     let dir = DataDir::new();
     let server = Server::start_env(&dir.0, &[], &[("AGENTD_REDIS_URL", format!("redis://127.0.0.1:{port}"))]);
     let client = reqwest::Client::new();
@@ -197,7 +182,7 @@ async fn readiness_fails_while_redis_is_down_and_recovers_when_it_is_back() {
     assert_eq!(ready["checks"]["bus"], "ok", "{ready}");
     assert_eq!(ready["checks"]["bus_backend"], "redis", "{ready}");
 
-    redis.stop();
+    redis.kill();
     let down = until_readiness(&client, &server, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(down["error"]["code"], "unavailable", "{down}");
     assert_eq!(down["error"]["details"]["database"], "ok", "{down}");
@@ -206,7 +191,7 @@ async fn readiness_fails_while_redis_is_down_and_recovers_when_it_is_back() {
     let alive = client.get(server.url("/healthz")).send().await.expect("answers");
     assert_eq!(alive.status(), StatusCode::OK);
 
-    let _back = PrivateRedis::start(port);
+    let _back = private_redis(port);
     let ready = until_readiness(&client, &server, StatusCode::OK).await;
     assert_eq!(ready["checks"]["bus"], "ok", "{ready}");
 }

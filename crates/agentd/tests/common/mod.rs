@@ -102,6 +102,23 @@ pub fn schema_url(test: &agentd_store::testing::TestStore) -> String {
     format!("{url}?options[search_path]={schema},public")
 }
 
+/// A child process killed (SIGKILL) when dropped, so a failing test leaves
+/// no process behind holding the test's output open.
+pub struct Killed(pub Child);
+
+impl Killed {
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A running `agentd serve`, killed when dropped.
 pub struct Server {
     pub child: Child,
