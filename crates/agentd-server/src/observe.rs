@@ -61,7 +61,10 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
     response
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// Prometheus metrics: requests by route and status, durations, tokens, pools.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses(
+    (status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain"),
+))]
 pub async fn metrics_endpoint(State(state): State<AppState>) -> Response {
     let stats = state.store.pool_stats();
     let backend = state.store.backend();

@@ -141,6 +141,7 @@ fn table() -> Vec<Route> {
     vec![
         route(Method::GET, "/healthz", Open),
         route(Method::GET, "/readyz", Open),
+        route(Method::GET, "/metrics", Open),
         route(Method::POST, "/v1/auth/token", Open)
             .json(|ctx, _| json!({ "email": ctx.a.member.email, "password": PASSWORD, "tenant": ctx.a.tenant.name })),
         route(Method::GET, "/v1/me", Member),

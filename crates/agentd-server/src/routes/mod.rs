@@ -161,5 +161,6 @@ pub fn v1(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(token::issue_token))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(crate::observe::metrics_endpoint))
         .merge(protected)
 }
