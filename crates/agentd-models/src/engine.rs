@@ -15,8 +15,10 @@ use crate::local::LocalEmbedder;
 use crate::manifest::Selection;
 use crate::onnx::OnnxEmbedder;
 
-/// A local embedding engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// A local embedding engine; in configuration files, its name (`onnx` or
+/// `candle`, read in any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum LocalEmbedderEngine {
     /// [`OnnxEmbedder`]: ONNX Runtime. The default: two to three times faster
     /// than candle (`bench/README.md`); needs the ONNX graph and the
@@ -80,6 +82,20 @@ impl FromStr for LocalEmbedderEngine {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim().to_ascii_lowercase();
         LocalEmbedderEngine::ALL.into_iter().find(|engine| text == engine.to_string()).ok_or(UnknownEngine(text))
+    }
+}
+
+impl TryFrom<String> for LocalEmbedderEngine {
+    type Error = UnknownEngine;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl From<LocalEmbedderEngine> for String {
+    fn from(engine: LocalEmbedderEngine) -> String {
+        engine.to_string()
     }
 }
 

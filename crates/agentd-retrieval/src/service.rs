@@ -47,7 +47,7 @@ impl Default for KnowledgeOptions {
             hnsw: HnswParams::default(),
             ingest: IngestOptions::default(),
             worker: WorkerOptions::default(),
-            max_document_bytes: 32 * 1024 * 1024,
+            max_document_bytes: 64 * 1024 * 1024,
             maintenance_every: Duration::from_secs(5),
             pgvector: true,
         }

@@ -34,14 +34,15 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// Defaults suitable for tests and a first start; `jwt_secret` must be
-    /// set by the caller.
+    /// The defaults (the binary's configuration defaults to these too);
+    /// `jwt_secret` must be set by the caller.
     pub fn with_secret(jwt_secret: impl Into<String>) -> Self {
         ServerConfig {
             json_body_limit: 1024 * 1024,
-            upload_body_limit: 10 * 1024 * 1024,
+            upload_body_limit: 64 * 1024 * 1024,
             rate_limit: Some(RateQuota { per_second: 20.0, burst: 40 }),
-            login_rate_limit: Some(RateQuota { per_second: 0.2, burst: 10 }),
+            // Ten a minute per email address.
+            login_rate_limit: Some(RateQuota { per_second: 10.0 / 60.0, burst: 10 }),
             cors_origins: Vec::new(),
             jwt_secret: jwt_secret.into(),
             jwt_ttl: Duration::from_secs(3600),

@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use agentd_models::{ModelConfig, ModelsConfig};
-use agentd_retrieval::ChunkOptions;
+use agentd_models::{LocalEmbedderEngine, ModelConfig, ModelsConfig};
+use agentd_retrieval::KnowledgeOptions;
 use agentd_server::ServerConfig;
 use agentd_store::{DatabaseTarget, RateQuota, redact_url};
 
@@ -39,7 +39,7 @@ pub struct Config {
     /// Prefix of every Redis key, so deployments can share one Redis.
     pub redis_prefix: String,
     /// `text` or `json`.
-    pub log_format: String,
+    pub log_format: LogFormat,
     /// A tracing filter such as `info` or `agentd=debug,tower_http=info`.
     pub log_level: String,
     pub limits: Limits,
@@ -54,7 +54,7 @@ pub struct Config {
     pub default_embedding_model: String,
     /// What runs the built-in embedder: `onnx` (ONNX Runtime, fast) or
     /// `candle` (pure Rust).
-    pub embedding_engine: String,
+    pub embedding_engine: LocalEmbedderEngine,
     /// CPU threads of each local model; absent means every core.
     pub model_threads: Option<usize>,
     /// Context window of local chat models, in tokens.
@@ -65,6 +65,29 @@ pub struct Config {
     /// Not read from the file: only from `AGENTD_JWT_SECRET`.
     #[serde(skip_deserializing, serialize_with = "mask")]
     pub jwt_secret: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people: one readable line per event.
+    #[default]
+    Text,
+    /// For log collectors: one JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("log format must be \"text\" or \"json\", not {other:?}")),
+        }
+    }
 }
 
 /// Body sizes and time limits.
@@ -145,7 +168,7 @@ impl Default for Config {
             database_max_connections: 10,
             redis_url: None,
             redis_prefix: "agentd".into(),
-            log_format: "text".into(),
+            log_format: LogFormat::default(),
             log_level: "info".into(),
             limits: Limits::default(),
             retrieval: Retrieval::default(),
@@ -154,7 +177,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             default_chat_model: ModelsConfig::default().default_chat,
             default_embedding_model: ModelsConfig::default().default_embedding,
-            embedding_engine: "onnx".into(),
+            embedding_engine: LocalEmbedderEngine::default(),
             model_threads: None,
             model_context_tokens: ModelsConfig::default().context_tokens,
             models: Vec::new(),
@@ -163,40 +186,65 @@ impl Default for Config {
     }
 }
 
+// The sections below default to the option types of the crates that use
+// them, so that a default is written once, where it takes effect.
+
+/// The HTTP layer's defaults (the secret is not one of them).
+fn server_defaults() -> ServerConfig {
+    ServerConfig::with_secret(String::new())
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Limits { json_body_bytes: 1024 * 1024, upload_body_bytes: 64 * 1024 * 1024, request_timeout_secs: 300 }
+        let server = server_defaults();
+        Limits {
+            json_body_bytes: server.json_body_limit,
+            upload_body_bytes: server.upload_body_limit,
+            request_timeout_secs: server.request_timeout.as_secs(),
+        }
     }
 }
 
 impl Default for Retrieval {
     fn default() -> Self {
+        let knowledge = KnowledgeOptions::default();
+        let (ingest, chunk, hnsw) = (&knowledge.ingest, knowledge.ingest.chunk, knowledge.hnsw);
         Retrieval {
             workers: 1,
-            max_document_bytes: 64 * 1024 * 1024,
-            chunk_tokens: 254,
-            chunk_overlap_tokens: 32,
-            chunk_min_tokens: ChunkOptions::DEFAULT.min_tokens,
-            embed_headings: true,
-            drop_boilerplate: true,
-            job_attempts: 5,
-            job_lease_secs: 60,
-            hnsw_connectivity: 16,
-            hnsw_expansion_add: 128,
-            hnsw_expansion_search: 64,
+            max_document_bytes: knowledge.max_document_bytes,
+            chunk_tokens: chunk.max_tokens,
+            chunk_overlap_tokens: chunk.overlap_tokens,
+            chunk_min_tokens: chunk.min_tokens,
+            embed_headings: ingest.embed_headings,
+            drop_boilerplate: ingest.drop_boilerplate,
+            job_attempts: knowledge.worker.max_attempts,
+            job_lease_secs: knowledge.worker.lease.as_secs(),
+            hnsw_connectivity: hnsw.connectivity,
+            hnsw_expansion_add: hnsw.expansion_add,
+            hnsw_expansion_search: hnsw.expansion_search,
         }
     }
 }
 
 impl Default for RateLimit {
     fn default() -> Self {
-        RateLimit { per_second: 20.0, burst: 40, login_per_minute: 10.0, login_burst: 10 }
+        let server = server_defaults();
+        let (requests, logins) = (server.rate_limit.unwrap_or(OFF), server.login_rate_limit.unwrap_or(OFF));
+        RateLimit {
+            per_second: requests.per_second,
+            burst: requests.burst,
+            login_per_minute: logins.per_second * 60.0,
+            login_burst: logins.burst,
+        }
     }
 }
 
+/// A limit of zero: off.
+const OFF: RateQuota = RateQuota { per_second: 0.0, burst: 1 };
+
 impl Default for Auth {
     fn default() -> Self {
-        Auth { jwt_ttl_secs: 3600, api_key_cache_ms: None }
+        Auth { jwt_ttl_secs: server_defaults().jwt_ttl.as_secs(), api_key_cache_ms: None }
     }
 }
 
@@ -312,9 +360,6 @@ impl Config {
         self.listen_addr()?;
         self.models_config()?;
         self.database_target()?;
-        if !matches!(self.log_format.as_str(), "text" | "json") {
-            bail!("log_format must be \"text\" or \"json\", not {:?}", self.log_format);
-        }
         if let Some(url) = &self.redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://"))
         {
@@ -348,7 +393,7 @@ impl Config {
     /// What the model registry is built from.
     pub fn models_config(&self) -> anyhow::Result<ModelsConfig> {
         let defaults = ModelsConfig::default();
-        let embedding_engine = self.embedding_engine.parse().map_err(|e| anyhow::anyhow!("embedding_engine: {e}"))?;
+        let embedding_engine = self.embedding_engine;
         Ok(ModelsConfig {
             embedding_engine,
             default_chat: self.default_chat_model.clone(),
@@ -426,6 +471,37 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn the_default_configuration_gives_the_servers_own_defaults() {
+        let (from_config, own) = (Config::default().server_config(true), ServerConfig::with_secret("x"));
+        assert_eq!(
+            (from_config.json_body_limit, from_config.upload_body_limit, from_config.request_timeout),
+            (own.json_body_limit, own.upload_body_limit, own.request_timeout)
+        );
+        assert_eq!((from_config.rate_limit, from_config.jwt_ttl), (own.rate_limit, own.jwt_ttl));
+        let (login, own_login) = (from_config.login_rate_limit.unwrap(), own.login_rate_limit.unwrap());
+        assert!((login.per_second - own_login.per_second).abs() < 1e-12 && login.burst == own_login.burst);
+        // What the README documents.
+        assert_eq!(Config::default().retrieval.max_document_bytes, 64 * 1024 * 1024);
+        assert_eq!(Config::default().limits.upload_body_bytes, 64 * 1024 * 1024);
+    }
+
+    #[test]
+    fn fixed_value_settings_are_read_in_any_case_and_refused_otherwise() {
+        let env = MapEnv(HashMap::from([("AGENTD_LOG_FORMAT", "JSON"), ("AGENTD_EMBEDDING_ENGINE", "Candle")]));
+        let config = Config::load(None, &env).unwrap();
+        assert_eq!((config.log_format, config.embedding_engine), (LogFormat::Json, LocalEmbedderEngine::Candle));
+        let bad = MapEnv(HashMap::from([("AGENTD_LOG_FORMAT", "xml")]));
+        let error = Config::load(None, &bad).unwrap_err().to_string();
+        assert!(error.contains("AGENTD_LOG_FORMAT") && error.contains("xml"), "{error}");
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "log_format = \"json\"\nembedding_engine = \"onnx\"\n").unwrap();
+        let config = Config::load(Some(file.path()), &MapEnv(HashMap::new())).unwrap();
+        assert_eq!((config.log_format, config.embedding_engine), (LogFormat::Json, LocalEmbedderEngine::Onnx));
+        std::fs::write(file.path(), "embedding_engine = \"tensorflow\"\n").unwrap();
+        assert!(Config::load(Some(file.path()), &MapEnv(HashMap::new())).is_err());
+    }
 
     struct MapEnv(HashMap<&'static str, &'static str>);
 

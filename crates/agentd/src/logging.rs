@@ -22,7 +22,7 @@ pub fn init(config: &Config) -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    let result = if config.log_format == "json" {
+    let result = if config.log_format == crate::config::LogFormat::Json {
         builder.json().with_current_span(true).with_span_list(false).try_init()
     } else {
         builder.try_init()

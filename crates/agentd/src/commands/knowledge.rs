@@ -53,3 +53,24 @@ pub async fn load_embedder(config: &Config) -> anyhow::Result<(Arc<dyn Embedder>
         .with_context(|| format!("cannot load the embedding model from {}", models_dir.display()))?;
     Ok((embedder, registry))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_configuration_gives_the_retrieval_crates_own_defaults() {
+        let (from_config, own) = (knowledge_options(&Config::default(), false), KnowledgeOptions::default());
+        assert_eq!(from_config.max_document_bytes, own.max_document_bytes);
+        assert_eq!(from_config.hnsw, own.hnsw);
+        assert_eq!(from_config.ingest.chunk, own.ingest.chunk);
+        assert_eq!(
+            (from_config.ingest.embed_headings, from_config.ingest.drop_boilerplate),
+            (own.ingest.embed_headings, own.ingest.drop_boilerplate)
+        );
+        assert_eq!(
+            (from_config.worker.max_attempts, from_config.worker.lease),
+            (own.worker.max_attempts, own.worker.lease)
+        );
+    }
+}
