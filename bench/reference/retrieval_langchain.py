@@ -1,6 +1,6 @@
 """Reference ingestion and search: LangChain with FAISS and BM25.
 
-This is the peer `agentd bench retrieval` runs in the same run: the retrieval
+This is the peer `agentd-bench retrieval` runs in the same run: the retrieval
 stack a Python team would assemble today, from LangChain's own parts, over
 the same documentation corpus (`bench/corpus-data`), the same embedding
 model (the model.onnx and tokenizer.json agentd loads, run as

@@ -2,10 +2,7 @@
 //! (file, environment, flags), so `agentd keys create` run beside a server
 //! writes to the server's database.
 
-mod commands;
-mod config;
-mod logging;
-mod wiring;
+use agentd::{commands, logging};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,12 +15,8 @@ use agentd_store::Role;
 #[derive(Debug, Parser)]
 #[command(name = "agentd", version, about)]
 struct Cli {
-    /// A TOML configuration file (secrets stay in the environment).
-    #[arg(long, global = true, value_name = "FILE", env = "AGENTD_CONFIG")]
-    config: Option<PathBuf>,
-    /// Where embedded state lives [env: AGENTD_DATA_DIR; default: ./data].
-    #[arg(long, global = true, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    global: agentd::program::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,9 +47,6 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Measure this machine's speed (prints a table).
-    #[command(subcommand)]
-    Bench(BenchCommand),
     /// Ingest files and folders (recursively) into a tenant's documents.
     Ingest {
         /// The tenant the documents belong to (created if missing).
@@ -93,14 +83,6 @@ enum EvalCommand {
         baselines: bool,
         file: PathBuf,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum BenchCommand {
-    /// Local embeddings and chat models against their reference engines, and serve's memory.
-    Models(commands::bench::ModelsBench),
-    /// Ingestion throughput and search latency on real documentation.
-    Retrieval(commands::bench_retrieval::RetrievalBench),
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,28 +156,11 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    agentd::program::exit_code(run(Cli::parse()))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut config = config::Config::load(cli.config.as_deref(), &config::ProcessEnv)?;
-    if let Some(dir) = cli.data_dir {
-        config.data_dir = dir;
-    }
+    let mut config = cli.global.load_config()?;
     match cli.command {
         Command::Serve { listen, samples } => {
             if let Some(listen) = listen {
@@ -230,11 +195,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users(UsersCommand::List { tenant }) => commands::users::list(&config, &tenant).await,
         Command::Models(ModelsCommand::Fetch { which }) => commands::models::fetch(&config, &which).await,
         Command::Models(ModelsCommand::Verify { which }) => commands::models::verify(&config, &which).await,
-        Command::Bench(BenchCommand::Models(args)) => commands::bench::models(&config, &args).await,
-        Command::Bench(BenchCommand::Retrieval(args)) => {
-            logging::init_quiet(&config)?;
-            commands::bench_retrieval::retrieval(&config, &args).await
-        }
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.to_masked_toml());
             Ok(())

@@ -1,7 +1,5 @@
 //! One file per subcommand.
 
-pub mod bench;
-pub mod bench_retrieval;
 pub mod eval;
 pub mod ingest;
 pub mod keys;

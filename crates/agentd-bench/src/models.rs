@@ -1,4 +1,4 @@
-//! `agentd bench models`: how fast the local models run on this machine,
+//! `agentd-bench models`: how fast the local models run on this machine,
 //! next to the reference engines doing the same work in the same run.
 //!
 //! Embeddings: the sentences of `bench/sentences.txt` one at a time and 32
@@ -26,9 +26,9 @@ use agentd_models::{
     ChatEvent, ChatMessage, ChatModel, ChatRequest, ChatTemplate, LocalChatModel, LocalChatOptions, Sampling, Selection,
 };
 
-use crate::config::Config;
+use agentd::config::Config;
 
-/// What `agentd bench models` measures.
+/// What `agentd-bench models` measures.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelsBench {
     /// CPU threads for every engine.
@@ -142,7 +142,7 @@ async fn embedding_rows(
     python: Option<&str>,
 ) -> anyhow::Result<Vec<Row>> {
     eprintln!("embeddings: agentd, {} sentences…", sentences.len());
-    let embedder = crate::wiring::local_embedder(config, models_dir, args.threads)?;
+    let embedder = agentd::wiring::local_embedder(config, models_dir, args.threads)?;
     embedder.embed(&sentences[..8]).await?; // warm-up
     let start = Instant::now();
     for sentence in sentences {
@@ -346,7 +346,12 @@ fn memory_rows(config: &Config) -> anyhow::Result<Vec<Row>> {
     eprintln!("memory: agentd serve with the default models…");
     let data_dir = std::env::temp_dir().join(format!("agentd-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&data_dir)?;
-    let mut child = Command::new(std::env::current_exe()?)
+    // The `agentd` binary built beside this one.
+    let agentd = std::env::current_exe()?.with_file_name("agentd");
+    if !agentd.is_file() {
+        bail!("{} is missing; build it first (cargo build --release -p agentd)", agentd.display());
+    }
+    let mut child = Command::new(&agentd)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("AGENTD_DATA_DIR", &data_dir)
         .env("AGENTD_MODELS_DIR", config.models_dir())
@@ -424,7 +429,7 @@ fn post(addr: &str, key: &str, path: &str, body: &Value) -> anyhow::Result<()> {
 
 fn print_table(rows: &[Row], threads: usize) {
     println!();
-    println!("agentd bench models ({threads} threads)");
+    println!("agentd-bench models ({threads} threads)");
     println!("{:<68} {:>12} {:>12} {:>8}  unit", "measure", "agentd", "reference", "ratio");
     for row in rows {
         let reference = row.reference.map_or("-".to_owned(), |r| format!("{r:.1}"));

@@ -1,4 +1,4 @@
-//! `agentd bench retrieval`: how fast documents go in and how fast hybrid
+//! `agentd-bench retrieval`: how fast documents go in and how fast hybrid
 //! search answers, end to end on this machine, with the configured
 //! embedding model, next to the Python stack doing the same work in the
 //! same run (LangChain with FAISS and BM25,
@@ -39,13 +39,14 @@ use agentd_retrieval::{
 };
 use agentd_store::{ChunkId, DatabaseTarget, Store, TenantId};
 
-use crate::commands::bench::{median, read_sentences, reference_python, run_reference};
-use crate::commands::ingest::{FileToIngest, collect_files};
-use crate::commands::knowledge::{knowledge_options, load_embedder};
-use crate::config::Config;
-use crate::wiring::for_each_item;
+use agentd::commands::ingest::{FileToIngest, collect_files};
+use agentd::commands::knowledge::{knowledge_options, load_embedder};
+use agentd::config::Config;
+use agentd::wiring::for_each_item;
 
-/// What `agentd bench retrieval` measures.
+use crate::models::{median, read_sentences, reference_python, run_reference};
+
+/// What `agentd-bench retrieval` measures.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RetrievalBench {
     /// The corpus folder; by default `bench/corpus-data` fetches it.
