@@ -88,6 +88,22 @@ on_both_backends!(documents_are_listed_by_metadata, |store| {
     let page = store.documents().list(acme, None, 2, None).await?;
     let rest = store.documents().list(acme, None, 2, page.next_cursor.as_deref()).await?;
     assert_eq!(rest.items.iter().map(|d| d.id).collect::<Vec<_>>(), vec![hr.document.id]);
+
+    // Keys of any text, and values compared as JSON values.
+    let odd = json!({"": null, "a\"b": "x", "back\\slash": 1.0, "😍\n": true, "nested": {"k": [1, 2]}});
+    let odd = store.documents().add(new_document(acme, "odd", b"4", odd)).await?.document.id;
+    for filter in [
+        json!({"": null}),
+        json!({"a\"b": "x"}),
+        json!({"back\\slash": 1}),
+        json!({"😍\n": true, "nested": {"k": [1, 2]}}),
+    ] {
+        assert_eq!(store.documents().matching(acme, &filter).await?, vec![odd], "{filter}");
+    }
+    for filter in [json!({"missing": null}), json!({"a\"b": "y"}), json!({"😍\n": 1}), json!({"nested": {"k": [2]}})]
+    {
+        assert!(store.documents().matching(acme, &filter).await?.is_empty(), "{filter}");
+    }
     Ok(())
 });
 

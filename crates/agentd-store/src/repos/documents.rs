@@ -38,12 +38,23 @@ pub fn content_hash(bytes: &[u8]) -> String {
 /// A metadata filter as SQL: every key of the filter object must be present
 /// in the document's metadata with an equal value. `$1` is the tenant and
 /// `$2` the filter (JSON text, or NULL for none).
+///
+/// Values compare as JSON values, alike on both backends: numbers by value
+/// (1 equals 1.0), `null` only with a `null` that is there, texts, booleans
+/// and nested values exactly (not jsonb's `@>`, which would let `[2]` match
+/// `[1, 2]`). Keys are compared as text, never built into a JSON path,
+/// which breaks on keys holding `"` or `\`.
 fn metadata_clause(backend: &str) -> &'static str {
     if backend == "postgres" {
-        "($2::jsonb IS NULL OR metadata @> $2::jsonb)"
+        "($2::jsonb IS NULL OR NOT EXISTS (SELECT 1 FROM jsonb_each($2::jsonb) f \
+         WHERE documents.metadata -> f.key IS DISTINCT FROM f.value))"
     } else {
-        "($2 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each($2) f \
-         WHERE json_extract(documents.metadata, '$.\"' || f.key || '\"') IS NOT f.value))"
+        "($2 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each($2) f WHERE NOT EXISTS (\
+         SELECT 1 FROM json_each(documents.metadata) d WHERE d.key = f.key AND (\
+         (d.type IN ('integer', 'real') AND f.type IN ('integer', 'real') AND d.atom = f.atom) \
+         OR (d.type = f.type AND d.type IN ('null', 'true', 'false')) \
+         OR (d.type = f.type AND d.type = 'text' AND d.atom = f.atom) \
+         OR (d.type = f.type AND d.type IN ('object', 'array') AND d.value = f.value)))))"
     }
 }
 
