@@ -352,5 +352,9 @@ on_both_backends!(block_prints_count_other_documents_of_the_same_tenant, |store|
     // A deleted document's prints go with it.
     store.documents().delete(acme, documents[0]).await?;
     assert_eq!(prints.others_holding(acme, documents[2], &[1, 2, 7]).await?, [(7, 1)].into_iter().collect());
+    // Prints of a document deleted while it was ingested are not kept, and
+    // are no error (the ingestion then finds the document gone).
+    prints.replace(acme, documents[0], &[1, 2, 7]).await?;
+    assert_eq!(prints.others_holding(acme, documents[2], &[1, 2, 7]).await?, [(7, 1)].into_iter().collect());
     Ok(())
 });

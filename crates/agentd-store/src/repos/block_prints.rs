@@ -50,7 +50,8 @@ impl BlockPrints<'_> {
         Ok(counts)
     }
 
-    /// Replaces the fingerprints recorded for a document.
+    /// Replaces the fingerprints recorded for a document. A document deleted
+    /// meanwhile (while it was being ingested) gets none, without an error.
     pub async fn replace(&self, tenant: TenantId, document: DocumentId, prints: &[i64]) -> Result<(), StoreError> {
         let mut unique = prints.to_vec();
         unique.sort_unstable();
@@ -69,7 +70,14 @@ impl BlockPrints<'_> {
                 for print in batch {
                     query = query.bind(*print);
                 }
-                query.execute(&mut *tx).await?;
+                match query.execute(&mut *tx).await {
+                    Ok(_) => {}
+                    Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+                        tx.rollback().await?;
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             tx.commit().await?;
         });
