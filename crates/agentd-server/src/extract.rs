@@ -76,17 +76,12 @@ fn json_content_type(headers: &HeaderMap) -> bool {
         .is_some_and(|(kind, sub)| kind == "application" && (sub == "json" || sub.ends_with("+json")))
 }
 
-/// Whether a JSON value read from elsewhere than a body (a multipart
-/// field, a query value) holds a NUL character in a key or a string.
-pub(crate) fn holds_nul(value: &serde_json::Value) -> bool {
-    has_nul_escape(value.to_string().as_bytes())
-}
-
-/// Whether valid JSON text holds a NUL character. JSON can only carry one as
+/// Whether valid JSON text holds a NUL character (also for JSON read from
+/// a multipart field or a query value). JSON can only carry one as
 /// the escape `\u0000` (a raw control character is a syntax error), and in
 /// valid JSON every backslash starts an escape, so skipping escapes pairwise
 /// finds exactly the NULs.
-fn has_nul_escape(json: &[u8]) -> bool {
+pub(crate) fn has_nul_escape(json: &[u8]) -> bool {
     let mut i = 0;
     while i < json.len() {
         if json[i] == b'\\' {

@@ -190,7 +190,7 @@ async fn read_uploads(state: &AppState, request: Request) -> Result<Vec<Upload>,
                 let text = field.text().await.map_err(multipart_error)?;
                 let value: Value = serde_json::from_str(&text)
                     .map_err(|e| ApiError::bad_request("malformed_json", format!("metadata is not JSON: {e}")))?;
-                if crate::extract::holds_nul(&value) {
+                if crate::extract::has_nul_escape(text.as_bytes()) {
                     return Err(ApiError::invalid("metadata must not contain NUL characters"));
                 }
                 metadata = Some(metadata_object(Some(value))?);
@@ -263,7 +263,7 @@ pub async fn list_documents(
             if !value.is_object() {
                 return Err(ApiError::bad_request("invalid_query", "metadata must be a JSON object"));
             }
-            if crate::extract::holds_nul(&value) {
+            if crate::extract::has_nul_escape(text.as_bytes()) {
                 return Err(ApiError::bad_request("invalid_query", "metadata must not contain NUL characters"));
             }
             Some(value)

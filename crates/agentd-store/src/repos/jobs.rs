@@ -54,7 +54,7 @@ impl Jobs<'_> {
                 .bind(&new.kind)
                 .bind(sqlx::types::Json(&new.payload))
                 .bind(i64::from(new.max_attempts.max(1)))
-                .bind(self.store.now().timestamp_millis())
+                .bind(now.timestamp_millis())
                 .bind(now)
                 .fetch_one(pool)
                 .await?)
@@ -129,7 +129,7 @@ impl Jobs<'_> {
                 .bind(worker)
                 .bind(done)
                 .bind(total)
-                .bind(self.store.now().timestamp_millis() + millis(lease))
+                .bind(now.timestamp_millis() + millis(lease))
                 .bind(now)
                 .execute(pool)
                 .await?
@@ -141,8 +141,9 @@ impl Jobs<'_> {
     /// Extends the worker's lease without changing the progress.
     pub async fn heartbeat(&self, id: JobId, worker: &str, lease: Duration) -> Result<bool, StoreError> {
         let sql = "UPDATE jobs SET locked_until_ms = $3 WHERE id = $1 AND locked_by = $2 AND status = 'running'";
+        let now = self.store.now();
         let updated = on_pool!(self.store, pool => {
-            sqlx::query(sql).bind(id).bind(worker).bind(self.store.now().timestamp_millis() + millis(lease)).execute(pool).await?.rows_affected()
+            sqlx::query(sql).bind(id).bind(worker).bind(now.timestamp_millis() + millis(lease)).execute(pool).await?.rows_affected()
         });
         Ok(updated > 0)
     }
@@ -213,7 +214,7 @@ impl Jobs<'_> {
                 .bind(id)
                 .bind(worker)
                 .bind(retry_after.is_some())
-                .bind(self.store.now().timestamp_millis() + retry_after.map_or(0, millis))
+                .bind(now.timestamp_millis() + retry_after.map_or(0, millis))
                 .bind(error)
                 .bind(now)
                 .fetch_optional(pool)

@@ -56,10 +56,9 @@ pub struct ChatRequestMessage;
 
 impl PartialSchema for ChatRequestMessage {
     fn schema() -> RefOr<Schema> {
-        let no_calls = || ArrayBuilder::new().items(Ref::from_schema_name(WireToolCall::name())).max_items(Some(0));
         let plain =
             message(&["system", "developer", "user"], "Instructions (`developer` is `system`) or the user's turn.")
-                .property("tool_calls", no_calls());
+                .property("tool_calls", tool_calls().max_items(Some(0)));
         let assistant = message(&["assistant"], "An earlier answer, with the tools it called.")
             .property("tool_calls", tool_calls());
         let tool = message(&["tool"], "A tool's result, for the call it answers.")
